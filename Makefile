@@ -1,0 +1,34 @@
+# Two commands do everything on a fresh machine (see README):
+#   make lab    set up .venv, then open the course in JupyterLab
+#   make test   set up .venv, then run the whole test suite
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PORT   ?= 8888
+
+.PHONY: lab test lessons bench setup clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@tools/setup.sh
+
+setup: $(STAMP)
+
+lab: $(STAMP)
+	@$(PY) -m course.lab --port $(PORT)
+
+test: $(STAMP)
+	@$(PY) -m pytest
+
+# regenerate lessons/ (student versions) from solutions/ (the nbgrader source)
+lessons: $(STAMP)
+	@for dir in solutions/*/; do \
+	  id=$$(basename $$dir); \
+	  $(VENV)/bin/nbgrader generate_assignment $$id --force --log-level=WARN || exit 1; \
+	  echo "lessons/$$id regenerated"; \
+	done
+
+bench: $(STAMP)
+	@$(PY) -m course bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache autograder/gradebook.db autograder/submitted autograder/autograded autograder/feedback

@@ -1,0 +1,96 @@
+"""``make lab``: serve JupyterLab on lessons/ at 127.0.0.1, print the URL, stop on Ctrl-C.
+
+JupyterLab runs in its own session so that Ctrl-C reaches only this launcher, which then
+shuts the server down cleanly instead of leaving it asking "Shutdown this Jupyter server?".
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from .lessons import ROOT
+
+__all__ = ["free_port", "lab_command", "main"]
+
+DEFAULT_PORT = 8888
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def lab_command(port: int, token: str, root_dir: str) -> list[str]:
+    """The ``jupyter lab`` command line the course uses."""
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
+           f"--port={port}", "--port-retries=0", f"--IdentityProvider.token={token}",
+           f"--ServerApp.root_dir={root_dir}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    return cmd
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"JupyterLab exited with code {proc.returncode} while starting")
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"JupyterLab did not answer at {url} within {timeout:.0f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m course.lab", description=__doc__)
+    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)))
+    p.add_argument("--dir", default=str(ROOT / "lessons"), help="folder to open")
+    args = p.parse_args(argv)
+
+    port = args.port
+    if not port_is_free(port):
+        port = free_port()
+        print(f"Port {args.port} is busy; using port {port} instead.", flush=True)
+    token = secrets.token_hex(16)
+    proc = subprocess.Popen(lab_command(port, token, args.dir), start_new_session=True)
+    url = f"http://127.0.0.1:{port}/lab?token={token}"
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/api/status?token={token}", proc)
+        print(f"\nThe course is open at:\n\n    {url}\n\nPress Ctrl-C to stop.", flush=True)
+        proc.wait()
+    except KeyboardInterrupt:
+        print("\nStopping JupyterLab ...", flush=True)
+    except RuntimeError as err:
+        print(f"error: {err}", file=sys.stderr)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    return 0 if proc.returncode in (0, -signal.SIGTERM) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

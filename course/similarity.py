@@ -1,0 +1,46 @@
+"""Similarity between user profiles (taught in lesson 00, reused by lesson 02)."""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["cosine_similarity_matrix", "nearest_neighbour"]
+
+
+def _as_matrix(X, name: str = "X") -> np.ndarray:
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (users x features), got shape {X.shape}")
+    return X
+
+
+def cosine_similarity_matrix(X) -> np.ndarray:
+    """Cosine similarity between every pair of rows.
+
+    Args:
+        X: (U, F) array, one profile vector per user.
+
+    Returns:
+        (U, U) array ``S`` with ``S[i, j] = x_i . x_j / (|x_i| |x_j|)``; a row of zeros has
+        similarity 0 to everyone (no division by zero).
+    """
+    X = _as_matrix(X)
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    unit = np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
+    return unit @ unit.T
+
+
+def nearest_neighbour(S) -> np.ndarray:
+    """Index of each user's most similar *other* user.
+
+    Args:
+        S: (U, U) similarity matrix.
+
+    Returns:
+        (U,) int array; ties go to the lower index.
+    """
+    S = _as_matrix(S, "S")
+    if S.shape[0] != S.shape[1]:
+        raise ValueError(f"S must be square (users x users), got shape {S.shape}")
+    masked = S.copy()
+    np.fill_diagonal(masked, -np.inf)
+    return masked.argmax(axis=1)

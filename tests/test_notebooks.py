@@ -1,0 +1,130 @@
+"""Every lesson as a notebook: solutions run, releases fail only their tests, nothing leaks,
+lessons/ is exactly what nbgrader makes of solutions/, and autograding scores both ends."""
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from conftest import READY, ROOT, cells, nbgrader, nbgrader_meta
+from course import lessons
+
+MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+
+
+def execute(path, allow_errors=False):
+    nb = nbformat.read(str(path), as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=allow_errors,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    return nb
+
+
+def is_test_cell(cell) -> bool:
+    meta = nbgrader_meta(cell)
+    return bool(meta.get("grade")) and not meta.get("solution") and cell.cell_type == "code"
+
+
+def errored(cell) -> bool:
+    return any(out.get("output_type") == "error" for out in cell.get("outputs", []))
+
+
+def test_at_least_one_lesson_is_ready():
+    assert "00_orientation" in READY
+
+
+@pytest.mark.parametrize("lesson_id", READY)
+def test_solution_runs_top_to_bottom(lesson_id):
+    execute(lessons.solution_path(lesson_id))
+
+
+@pytest.mark.parametrize("lesson_id", READY)
+def test_release_fails_every_test_cell_and_nothing_else(lesson_id):
+    nb = execute(lessons.lesson_path(lesson_id), allow_errors=True)
+    tests = [c for c in nb.cells if is_test_cell(c)]
+    assert tests, "a lesson must have autograded test cells"
+    passing = [nbgrader_meta(c)["grade_id"] for c in tests if not errored(c)]
+    assert not passing, f"test cells that pass on the untouched release: {passing}"
+    broken = [c.source[:80] for c in nb.cells if errored(c) and not is_test_cell(c)]
+    assert not broken, f"cells other than tests fail on the release: {broken}"
+    for c in tests:
+        error = next(o for o in c.outputs if o.output_type == "error")
+        assert error.ename == "NotImplementedError", (
+            f"{nbgrader_meta(c)['grade_id']} fails with {error.ename}, expected the stub's "
+            f"NotImplementedError: {error.evalue}")
+
+
+@pytest.mark.parametrize("lesson_id", READY)
+def test_lessons_are_exactly_what_nbgrader_generates(lesson_id, generated_course):
+    made = sorted(p.relative_to(generated_course / "lessons" / lesson_id)
+                  for p in (generated_course / "lessons" / lesson_id).rglob("*") if p.is_file())
+    committed = sorted(p.relative_to(ROOT / "lessons" / lesson_id)
+                       for p in (ROOT / "lessons" / lesson_id).rglob("*")
+                       if p.is_file() and "__pycache__" not in p.parts)
+    assert made == committed, "lessons/ has other files than nbgrader makes: run `make lessons`"
+    for rel in made:
+        fresh = (generated_course / "lessons" / lesson_id / rel).read_bytes()
+        assert fresh == (ROOT / "lessons" / lesson_id / rel).read_bytes(), (
+            f"lessons/{lesson_id}/{rel} differs from what solutions/ generates: run `make lessons`")
+
+
+@pytest.mark.parametrize("lesson_id", READY)
+def test_nothing_secret_reaches_the_lesson(lesson_id):
+    text = "\n".join(c.source for c in cells(lessons.lesson_path(lesson_id)))
+    for marker in MARKERS:
+        assert marker not in text, f"lessons/{lesson_id} contains '{marker}'"
+    for c in cells(lessons.solution_path(lesson_id)):
+        blocks = re.findall(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", c.source, re.S)
+        for _, block in blocks:
+            for line in block.splitlines():
+                s = line.strip()
+                if len(s) > 25 and not s.startswith("#"):
+                    assert s not in text, f"solution or hidden-test line leaked: {s!r}"
+        if nbgrader_meta(c).get("solution") and c.cell_type == "markdown":
+            assert c.source.strip() not in text, "a written answer's rubric leaked"
+
+
+@pytest.mark.parametrize("lesson_id", READY)
+def test_lesson_structure(lesson_id):
+    """The rules of ../shared/tools/course_check.py, enforced by the project itself."""
+    src = cells(lessons.solution_path(lesson_id))
+    assert not any(c.get("outputs") for c in src if c.cell_type == "code"), "clear stored outputs"
+    tests = [c for c in src if is_test_cell(c)]
+    answers = [c for c in src if nbgrader_meta(c).get("solution") and c.cell_type == "code"]
+    written = [c for c in src if nbgrader_meta(c).get("solution") and c.cell_type == "markdown"]
+    assert tests and answers and written, "needs autograded answers, tests and a written answer"
+    assert all(nbgrader_meta(c).get("points", 0) > 0 for c in tests + written), "points on every graded cell"
+    assert any("BEGIN HIDDEN TESTS" in c.source for c in tests), "needs hidden tests"
+    for c in tests:
+        for node in ast.walk(ast.parse(c.source)):
+            assert not (isinstance(node, ast.Assert) and node.msg is None), (
+                f"[{nbgrader_meta(c)['grade_id']}] assertion without a message at line {node.lineno}")
+
+
+def autograded_scores(course, lesson_id):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'autograder' / 'gradebook.db'}") as gb:
+        out = {}
+        for student in ("solution", "untouched"):
+            nb = gb.find_submission_notebook(lesson_id, lesson_id, student)
+            out[student] = (nb.code_score, nb.max_code_score)
+        return out
+
+
+@pytest.mark.parametrize("lesson_id", READY)
+def test_autograde_round_trip(lesson_id, generated_course):
+    course = generated_course
+    for student, source in (("solution", lessons.solution_path(lesson_id)),
+                            ("untouched", course / "lessons" / lesson_id / f"{lesson_id}.ipynb")):
+        dest = course / "autograder" / "submitted" / student / lesson_id
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, dest / f"{lesson_id}.ipynb")
+    nbgrader("autograde", lesson_id, "--force", cwd=course)
+    scores = autograded_scores(course, lesson_id)
+    full, top = scores["solution"]
+    assert top > 0 and full == top, f"the solution scored {full} of {top} autograded points"
+    assert scores["untouched"][0] == 0, f"the untouched release scored {scores['untouched'][0]}"
