@@ -22,7 +22,8 @@ BIN = Path(sys.executable).parent
 def nbgrader(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """Run an nbgrader command in ``cwd``; fail the test with its output on error."""
     proc = subprocess.run([str(BIN / "nbgrader"), *args], cwd=cwd, capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT),
+                               "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"})
     if proc.returncode != 0:
         pytest.fail(f"nbgrader {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
