@@ -15,6 +15,9 @@ __all__ = ["EXPERIMENTS", "run", "orientation"]
 
 EXPERIMENTS: dict[str, str] = {
     "00_orientation": "course.reproduce:orientation",
+    "01_profiles": "course.memory:reproduce",
+    "02_near_miss": "course.nearmiss:reproduce",
+    "03_abstention": "course.uncertainty:reproduce",
 }
 
 

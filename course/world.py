@@ -45,10 +45,12 @@ class TownConfig:
             (small = each community talks about few topics).
         user_topic_spread: how far a user's own topic mix strays from the community's
             (Dirichlet concentration is ``1 / user_topic_spread`` times the community mix).
+        exploration: share of a user's queries on a topic drawn uniformly at random
+            (people sometimes ask outside their usual interests).
         shared_taste: share of taste variance shared within a community, in [0, 1].
         general_taste: share of an individual's own taste that is the same on every topic.
-        population_strength: standard deviation of the population preference ``pi``
-            relative to a user's taste (1.0 = as strong as individual taste).
+        population_strength: norm of the population preference ``pi`` relative to the
+            typical norm of a user's taste (1.0 = as strong as individual taste).
         choice_noise: temperature of the logistic choice (0 = deterministic).
         drift: taste rotation over a user's history, in quarter turns (0 = no drift).
         query_noise: noise in a query vector around its topic's centre.
@@ -59,15 +61,16 @@ class TownConfig:
 
     n_users: int = 2000
     n_interactions: int = 120
-    n_topics: int = 8
+    n_topics: int = 16
     n_communities: int = 6
-    n_dims: int = 6
-    topic_focus: float = 0.3
-    user_topic_spread: float = 0.05
-    shared_taste: float = 0.1
-    general_taste: float = 0.3
+    n_dims: int = 4
+    topic_focus: float = 0.15
+    user_topic_spread: float = 0.3
+    exploration: float = 0.1
+    shared_taste: float = 0.0
+    general_taste: float = 0.0
     population_strength: float = 1.0
-    choice_noise: float = 0.3
+    choice_noise: float = 0.1
     drift: float = 0.0
     query_noise: float = 0.5
     n_attributes: int = 8
@@ -79,7 +82,7 @@ class TownConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("shared_taste", "general_taste"):
+        for name in ("shared_taste", "general_taste", "exploration"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         for name in ("topic_focus", "user_topic_spread"):
@@ -98,7 +101,8 @@ class Town:
     Attributes:
         config: the parameters it was generated with.
         community: (U,) int, each user's community.
-        topic_mix: (U, T) float, each user's probability of asking about each topic.
+        topic_mix: (U, T) float, each user's probability of asking about each topic
+            (exploration included).
         taste_start: (U, T, D) float, taste at the first interaction.
         taste_end: (U, T, D) float, taste at the last interaction (equal to
             ``taste_start`` when there is no drift).
@@ -135,9 +139,15 @@ class Town:
 
     @property
     def chosen(self) -> np.ndarray:
-        """(U, N, D) features of the item each user picked: their *outputs*."""
+        """(U, N, D) features of the item each user picked."""
         pick = np.where(self.choice[..., None] == 1, 0, 1)
         return np.take_along_axis(self.candidates, pick[..., None], axis=2)[:, :, 0]
+
+    @property
+    def output(self) -> np.ndarray:
+        """(U, N, D) each user's *output*: the picked item's features minus the other's."""
+        sign = (2 * self.choice - 1).astype(np.float32)[..., None]
+        return sign * self.difference
 
     @property
     def difference(self) -> np.ndarray:
@@ -203,10 +213,14 @@ def make_town(config: TownConfig | None = None, **overrides) -> Town:
     alpha = community_mix[community] / cfg.user_topic_spread + 1e-3
     topic_mix = rng.gamma(alpha)
     topic_mix /= topic_mix.sum(axis=1, keepdims=True)
+    topic_mix = (1 - cfg.exploration) * topic_mix + cfg.exploration / T
 
     taste_start = _tastes(cfg, rng, community)
     taste_end = _tastes(cfg, rng, community) if cfg.drift > 0 else taste_start.copy()
-    population = cfg.population_strength * rng.standard_normal(D)
+    # a fixed strength in a random direction, so seeds differ in direction, not in how much
+    # the population agrees (a user's taste has the same expected squared norm, D)
+    direction = rng.standard_normal(D)
+    population = cfg.population_strength * np.sqrt(D) * direction / np.linalg.norm(direction)
 
     topic_centres = rng.standard_normal((T, D))
     topic = _sample_topics(rng, topic_mix, N)
