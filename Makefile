@@ -8,7 +8,7 @@ PORT   ?= 8888
 # nbgrader runs helper tools (alembic) by name: the venv's bin must be on PATH
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: lab test lessons bench setup clean
+.PHONY: lab test lessons bench grade bench-grade setup clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@tools/setup.sh
@@ -31,6 +31,16 @@ lessons: $(STAMP)
 
 bench: $(STAMP)
 	@$(PY) -m course bench
+
+# autograde a class: make grade ASSIGNMENT=00_orientation SUBMISSIONS=path/to/dir-or.zip [WORKERS=2]
+WORKERS ?= 2
+grade: $(STAMP)
+	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade ASSIGNMENT=<id> SUBMISSIONS=<dir|zip> [WORKERS=2]"; exit 2; }
+	@$(PY) -m autograder grade $(ASSIGNMENT) --submissions $(SUBMISSIONS) --workers $(WORKERS)
+
+# 60 submissions of the heaviest finished lesson: 1 and 2 workers vs plain nbgrader autograde
+bench-grade: $(STAMP)
+	@$(PY) -m autograder bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache autograder/gradebook.db autograder/submitted autograder/autograded autograder/feedback

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from . import course_dir
+from .grade import Limits
 
 
 def _course(args) -> course_dir.Course:
@@ -14,13 +15,18 @@ def _course(args) -> course_dir.Course:
 
 
 def cmd_grade(args) -> int:
-    from .grade import Limits, grade_class, write_csv
+    from .grade import grade_class, write_csv
+    from .intake import IntakeError
 
     course = _course(args)
     limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout,
                     memory_mb=args.memory_mb, output_bytes=args.output_bytes)
-    rows = grade_class(course, args.assignment, args.submissions, workers=args.workers,
-                       limits=limits, feedback=not args.no_feedback)
+    try:
+        rows = grade_class(course, args.assignment, args.submissions, workers=args.workers,
+                           limits=limits, feedback=not args.no_feedback)
+    except IntakeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     csv_path = args.csv or course.root / "autograder" / f"grades-{args.assignment}.csv"
     write_csv(rows, csv_path)
     width = max([len(r.student) for r in rows] + [7])
@@ -68,10 +74,11 @@ def parser() -> argparse.ArgumentParser:
                    help="<dir>/<student>/<assignment>/*.ipynb, a folder of <student>_*.ipynb, or a zip")
     g.add_argument("--workers", type=int, default=2)
     g.add_argument("--csv", type=Path)
-    g.add_argument("--timeout", type=float, default=300.0, help="seconds per submission")
-    g.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell")
-    g.add_argument("--memory-mb", type=float, default=2048.0, help="kernel memory per submission")
-    g.add_argument("--output-bytes", type=int, default=2_000_000, help="output kept per notebook")
+    g.add_argument("--timeout", type=float, default=Limits.timeout, help="seconds per submission")
+    g.add_argument("--cell-timeout", type=int, default=Limits.cell_timeout, help="seconds per cell")
+    g.add_argument("--memory-mb", type=float, default=Limits.memory_mb, help="kernel memory (MB)")
+    g.add_argument("--output-bytes", type=int, default=Limits.output_bytes,
+                   help="output kept per notebook")
     g.add_argument("--no-feedback", action="store_true", help="skip the HTML feedback")
     g.set_defaults(run=cmd_grade)
 

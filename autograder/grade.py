@@ -110,10 +110,12 @@ def _slot(box: sandbox.Sandbox, jobs: queue.Queue, done: queue.Queue, limits: Li
         except (OSError, ValueError):  # broken pipe or garbled line: replace the worker
             result = None
         if result is None:
+            code = worker.proc.poll()
             worker.kill()
             sandbox.kill_sandbox(box, None)
-            result = {"student": job["student"], "status": "timeout", "notebooks": None,
-                      "reason": f"grading ran over {deadline:g} s; the worker was stopped"}
+            status, reason = (("timeout", f"grading ran over {deadline:g} s; the worker was stopped")
+                              if code is None else ("error", f"the grading worker died (exit code {code})"))
+            result = {"student": job["student"], "status": status, "notebooks": None, "reason": reason}
             worker = Worker(log)
         done.put((job, result))
     worker.close()
@@ -183,7 +185,7 @@ def grade_class(course: Course, assignment: str, submissions: Path, workers: int
         for job in _jobs(course, assignment, staged, template, workdir, limits, feedback):
             jobs.put(job)
         boxes = sandbox.sandboxes(min(workers, len(staged)) or 1)
-        log = course.root / "autograder" / f"grade-{assignment}.log"
+        log = course.submitted.parent / f"grade-{assignment}.log"
         threads = [threading.Thread(target=_slot, args=(box, jobs, done, limits, log), daemon=True)
                    for box in boxes]
         for thread in threads:

@@ -52,10 +52,10 @@ def find(folder: Path, assignment: str) -> dict[str, Path]:
     # sorted so that <assignment>.ipynb, when present, wins over other notebooks of a student
     nested = {p.parent.parent.name: p for p in sorted(folder.glob(f"*/{assignment}/*.ipynb"),
                                                       key=lambda p: p.stem == assignment)
-              if ".ipynb_checkpoints" not in p.parts}
+              if ".ipynb_checkpoints" not in p.parts and not p.is_symlink()}
     if nested:
         return _valid(nested)
-    flat = {p.name.split("_", 1)[0]: p for p in sorted(folder.glob("*_*.ipynb"))}
+    flat = {p.name.split("_", 1)[0]: p for p in sorted(folder.glob("*_*.ipynb")) if not p.is_symlink()}
     if flat:
         return _valid(flat)
     raise IntakeError(f"no submissions of {assignment} in {folder}: expected "

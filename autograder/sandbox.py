@@ -94,12 +94,24 @@ def sandboxes(count: int) -> list[Sandbox]:
     Needs root (to create accounts and launch kernels as them); otherwise warns and returns
     non-isolated sandboxes.
     """
-    if os.geteuid() != 0 or not shutil.which("useradd"):
-        warnings.warn("not running as root: student kernels run as the grader's user and could "
-                      "write to the gradebook and course files; grade as root for isolation",
-                      IsolationWarning, stacklevel=2)
+    missing = _isolation_missing()
+    if missing:
+        warnings.warn(f"no isolation ({missing}): student kernels run with the grader's rights and "
+                      "could write to the gradebook and course files", IsolationWarning, stacklevel=2)
         return [Sandbox()] * count
     return [_ensure_user(f"{USER_PREFIX}{i}") for i in range(count)]
+
+
+def _isolation_missing() -> str | None:
+    """Why kernels cannot be isolated here, or ``None`` when they can."""
+    if os.geteuid() != 0:
+        return "not running as root"
+    tools = [t for t in ("useradd", "unshare", "setpriv", "mount") if not shutil.which(t)]
+    if tools:
+        return f"missing {', '.join(tools)}"
+    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"],
+                           capture_output=True)
+    return "mount namespaces are not allowed" if probe.returncode else None
 
 
 def _hidden_interpreter() -> tuple[str, str]:
@@ -132,11 +144,12 @@ def give(path: Path, box: Sandbox) -> None:
 
 
 def take_back(path: Path) -> None:
-    """After the kernel: remove links the student may have planted, return the tree to the grader."""
+    """After the kernel: remove links, pipes and devices the student may have planted (the
+    grader is about to write there), and return the tree to the grader."""
     for root, dirs, files in os.walk(path, followlinks=False):
         for name in dirs + files:
             entry = Path(root) / name
-            if entry.is_symlink():
+            if entry.is_symlink() or not (entry.is_file() or entry.is_dir()):
                 entry.unlink()
             else:
                 os.lchown(entry, os.geteuid(), os.getegid())

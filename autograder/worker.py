@@ -55,7 +55,11 @@ def _lay_out(job: dict, jobdir: Path) -> None:
     (jobdir / "gradebook.db").chmod(0o600)
     shutil.copytree(template.source, jobdir / "source" / job["assignment"])
     (jobdir / "source").chmod(0o700)
-    shutil.copytree(job["submission"], jobdir / "submitted" / job["student"] / job["assignment"])
+    dest = jobdir / "submitted" / job["student"] / job["assignment"]
+    dest.mkdir(parents=True)
+    for item in Path(job["submission"]).iterdir():  # regular files only: no links to follow
+        if item.is_file() and not item.is_symlink() and item.suffix in (".ipynb", ".txt"):
+            shutil.copyfile(item, dest / item.name)
     (jobdir / "submitted").chmod(0o700)
     (jobdir / "autograded" / job["student"]).mkdir(parents=True, mode=0o711)
     (jobdir / "autograded").chmod(0o711)

@@ -1,0 +1,121 @@
+"""Benchmark: one class of the heaviest finished lesson graded three ways in one run.
+
+Plain sequential ``nbgrader autograde``, then this tool with 1 and with 2 workers, each in its
+own scratch copy of the course, on the same synthetic submissions (correct, blank, partially
+wrong). Everything the tool does is timed (intake, template, sandbox, merge); for nbgrader only
+``autograde`` is timed (its ``generate_assignment`` is set-up). Feedback is off on both sides:
+plain ``autograde`` does not make it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from nbgrader.api import Gradebook
+
+from . import classgen, course_dir
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _env() -> dict[str, str]:
+    from course.bench import one_thread_env  # the lessons' own budget conditions
+
+    env = one_thread_env()
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+def heaviest(root: Path) -> tuple[str, float]:
+    """The finished lesson whose solution takes longest to run under grading conditions."""
+    from course import bench
+
+    os.environ["NBGRADER_EXECUTION"] = "autograde"  # lessons shrink heavy work while graded
+    try:
+        timed = [(bench.run_notebook(p)["wall_s"], p.parent.name)
+                 for p in sorted(root.glob("solutions/*/*.ipynb")) if p.stem == p.parent.name]
+    finally:
+        del os.environ["NBGRADER_EXECUTION"]
+    seconds, lesson = max(timed)
+    return lesson, seconds
+
+
+def _scratch_course(root: Path, dest: Path, assignment: str) -> course_dir.Course:
+    dest.mkdir(parents=True)
+    shutil.copy(root / "nbgrader_config.py", dest / "nbgrader_config.py")
+    shutil.copytree(root / "solutions" / assignment, dest / "solutions" / assignment)
+    (dest / "autograder").mkdir()
+    return course_dir.load(dest)
+
+
+def _timed(cmd: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return wall
+
+
+def _scores(course: course_dir.Course, assignment: str) -> dict[str, float]:
+    with Gradebook(course.db_url, course.course_id) as gb:
+        return {s.student.id: s.code_score for s in gb.assignment_submissions(assignment)}
+
+
+def plain_nbgrader(course: course_dir.Course, assignment: str, klass: Path) -> float:
+    """Wall time of sequential ``nbgrader autograde`` on the class."""
+    shutil.copytree(klass, course.submitted, ignore=shutil.ignore_patterns("*.json"))
+    nbgrader = str(Path(sys.executable).parent / "nbgrader")
+    _timed([nbgrader, "generate_assignment", assignment, "--force"], course.root)
+    return _timed([nbgrader, "autograde", assignment, "--force"], course.root)
+
+
+def ours(course: course_dir.Course, assignment: str, klass: Path, workers: int) -> float:
+    return _timed([sys.executable, "-m", "autograder", "--course", str(course.root), "grade",
+                   assignment, "--submissions", str(klass), "--workers", str(workers),
+                   "--no-feedback"], course.root)
+
+
+def run(root: Path, assignment: str | None, submissions: int) -> dict:
+    """Grade ``submissions`` students three ways; wall times, ratios and score agreement."""
+    picked, solo_s = heaviest(root) if assignment is None else (assignment, None)
+    with tempfile.TemporaryDirectory(prefix="autograder-bench-") as tmp:
+        work = Path(tmp)
+        base = course_dir.load(root)
+        expected = classgen.write_class(base, picked, work / "class",
+                                        copies=-(-submissions // 3), hostile=False)
+        for student in sorted(expected)[submissions:]:
+            shutil.rmtree(work / "class" / student)
+            del expected[student]
+        walls, agree = {}, {}
+        for name, grade in (("nbgrader", lambda c: plain_nbgrader(c, picked, work / "class")),
+                            ("1 worker", lambda c: ours(c, picked, work / "class", 1)),
+                            ("2 workers", lambda c: ours(c, picked, work / "class", 2))):
+            course = _scratch_course(root, work / name.replace(" ", "-"), picked)
+            walls[name] = round(grade(course), 1)
+            got = _scores(course, picked)
+            agree[name] = sum(abs(got.get(s, -1) - v) < 1e-9 for s, v in expected.items())
+    return {"lesson": picked, "solution_s_under_grading": solo_s, "submissions": len(expected),
+            "wall_s": walls, "matching_expected_scores": agree,
+            "speedup_2_workers_vs_nbgrader": round(walls["nbgrader"] / walls["2 workers"], 2),
+            "speedup_1_worker_vs_nbgrader": round(walls["nbgrader"] / walls["1 worker"], 2),
+            "speedup_2_vs_1_worker": round(walls["1 worker"] / walls["2 workers"], 2),
+            "cpus": os.cpu_count()}
+
+
+def main(args) -> int:
+    report = run(Path(args.course).resolve(), args.assignment, args.submissions)
+    print(json.dumps(report, indent=1))
+    out = Path(args.course) / "autograder" / "bench-grade.json"
+    out.write_text(json.dumps(report, indent=1))
+    ok = report["speedup_2_workers_vs_nbgrader"] >= 1.6
+    print(f"2 workers vs sequential nbgrader: {report['speedup_2_workers_vs_nbgrader']}x "
+          f"({'meets' if ok else 'misses'} the 1.6x target); report in {out}")
+    return 0
