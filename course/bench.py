@@ -79,12 +79,29 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def sweep_benchmark() -> dict | None:
+    """Lesson 02's batched sweep against a per-user loop, on one thread, when 02 is ready."""
+    if lessons.get("02_near_miss").status != "ready":
+        return None
+    import torch
+
+    from .nearmiss import benchmark
+
+    torch.set_num_threads(1)
+    return benchmark()
+
+
 def main(as_json: bool) -> int:
     rows = bench_all()
+    sweep = sweep_benchmark()
     if as_json:
-        print(json.dumps({"notebooks": rows}, indent=2))
+        print(json.dumps({"notebooks": rows, "near_miss_sweep": sweep}, indent=2))
     else:
         print(table(rows))
+        if sweep:
+            print(f"\nnear-miss sweep, {sweep['users']} users x {sweep['conditions']} conditions: "
+                  f"batched {sweep['sweep_s']:.2f} s, per-user loop {sweep['per_user_loop_s']:.2f} s "
+                  f"({sweep['speedup']:.1f}x)")
         for r in rows:
             if not r["ok"]:
                 print(f"\n--- {r['notebook']} failed ---\n{r['error']}", file=sys.stderr)

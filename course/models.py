@@ -120,7 +120,7 @@ class PreferenceModel(ClassifierMixin, BaseEstimator):
     def decision_function(self, X) -> np.ndarray:
         """(n,) logits of picking the first candidate."""
         Xt = self._check_X(X)
-        return torch.cat([self.net_(b)[0] for b in Xt.split(8192)]).numpy()
+        return torch.cat([self.net_(b)[0] for b in Xt.split(2048)]).numpy()
 
     def predict_proba(self, X) -> np.ndarray:
         """(n, 2) probabilities of [second, first] candidate being picked."""

@@ -19,10 +19,10 @@ from .world import Town, TownConfig, make_town, topic_usage
 
 __all__ = ["rank_substitutes", "substitutes_at", "bucket_edges", "input_profiles",
            "output_profiles", "Trained", "train_reader", "predict_with", "sweep",
-           "per_user_loop", "reproduce", "LESSON_TOWN"]
+           "per_user_loop", "benchmark", "reproduce", "LESSON_TOWN"]
 
-#: the lesson's town: the library defaults, bigger, so 2,000 users are held out
-LESSON_TOWN = TownConfig(n_users=4000, n_interactions=110)
+#: the lesson's town: the library defaults with 3,000 users, half of them held out
+LESSON_TOWN = TownConfig(n_users=3000, n_interactions=110)
 
 
 def rank_substitutes(S: np.ndarray, users: np.ndarray) -> np.ndarray:
@@ -44,7 +44,8 @@ def rank_substitutes(S: np.ndarray, users: np.ndarray) -> np.ndarray:
         raise ValueError(f"users must be a 1-D array of ids in [0, {S.shape[0]})")
     rows = S[users].astype(float)
     rows[np.arange(len(users)), users] = -np.inf
-    return np.argsort(-rows, axis=1, kind="stable")[:, :-1]
+    order = np.argsort(-rows, axis=1, kind="stable")[:, :-1]
+    return order.astype(np.int32) if S.shape[0] < 2**31 else order
 
 
 def substitutes_at(ranking: np.ndarray, ranks) -> np.ndarray:
@@ -110,7 +111,7 @@ class Trained:
 
 
 def train_reader(town: Town, k: int = 32, n_queries: int = 10, relevance: bool = True,
-                 epochs: int = 10, random_state: int = 0, progress: bool = True) -> Trained:
+                 epochs: int = 20, random_state: int = 0, progress: bool = True) -> Trained:
     """Train a :class:`PreferenceModel` on half the users, each shown their own ``k`` most
     recent outputs, predicting their last ``n_queries`` choices."""
     n_history = town.topic.shape[1] - n_queries
@@ -182,15 +183,29 @@ def sweep(tr: Trained, similarity: str = "inputs", random_state: int = 0) -> dic
             "random": rows["random"], "gap_near_minus_random": gap, "predictions": predictions}
 
 
-def per_user_loop(tr: Trained, owners_by_bucket: dict[str, np.ndarray]) -> dict[str, float]:
-    """The straightforward version, for the benchmark: one forward pass per user and bucket."""
-    out = {}
-    for label, owners in owners_by_bucket.items():
-        correct = [((p > 0.5) == (y == 1)).mean()
-                   for p, y in (predict_with(tr, owners[i:i + 1], tr.test[i:i + 1])
-                                for i in range(len(tr.test)))]
-        out[label] = float(np.mean(correct))
-    return out
+def per_user_loop(tr: Trained, similarity: str = "inputs", random_state: int = 0) -> dict[str, float]:
+    """The straightforward sweep, for the benchmark: for each held-out user in turn, compute
+    their similarity to everyone, rank, pick one substitute per bucket and predict.
+
+    Returns mean accuracy per condition (the same draws as :func:`sweep` when seeded alike
+    only for ``self``; substitutes are drawn per user here).
+    """
+    views = {"inputs": input_profiles, "outputs": output_profiles}
+    profiles = views[similarity](tr.town, tr.n_history)
+    unit = profiles / np.maximum(np.linalg.norm(profiles, axis=1, keepdims=True), 1e-12)
+    rng = np.random.default_rng(random_state)
+    edges = bucket_edges(tr.town.n_users - 1)
+    correct: dict[str, list[float]] = {"self": [], "random": [], **{e[0]: [] for e in edges}}
+    for user in tr.test:
+        sims = unit @ unit[user]
+        sims[user] = -np.inf
+        ranking = np.argsort(-sims, kind="stable")[:-1]
+        owners = {"self": user, "random": ranking[rng.integers(0, len(ranking))],
+                  **{label: ranking[rng.integers(lo, hi + 1) - 1] for label, lo, hi in edges}}
+        for label, owner in owners.items():
+            p, y = predict_with(tr, np.array([owner]), np.array([user]))
+            correct[label].append(float(((p > 0.5) == (y == 1)).mean()))
+    return {label: float(np.mean(values)) for label, values in correct.items()}
 
 
 def _lean(result: dict) -> dict:
@@ -214,3 +229,23 @@ def reproduce(seed: int = 0, progress: bool = False) -> dict:
         for name, r in (("similarity_on_outputs", outputs), ("shared_tastes", shared),
                         ("no_relevance_weighting", blind))}
     return result
+
+
+def benchmark(n_held_out: int = 2000, seed: int = 0) -> dict:
+    """Time the batched sweep against :func:`per_user_loop` on ``n_held_out`` users, in one run.
+
+    The model is trained briefly: only the time of evaluation is measured.
+    """
+    import time
+
+    town = make_town(replace(LESSON_TOWN, n_users=2 * n_held_out, seed=seed))
+    tr = train_reader(town, epochs=1, random_state=seed, progress=False)
+    start = time.perf_counter()
+    result = sweep(tr, "inputs", random_state=seed)
+    batched = time.perf_counter() - start
+    start = time.perf_counter()
+    per_user_loop(tr, "inputs", random_state=seed)
+    looped = time.perf_counter() - start
+    return {"users": int(len(tr.test)), "conditions": len(result["buckets"]) + 1,
+            "sweep_s": round(batched, 3), "per_user_loop_s": round(looped, 3),
+            "speedup": round(looped / batched, 1)}
