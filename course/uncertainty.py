@@ -25,9 +25,9 @@ from .world import Town, make_town, topic_usage
 __all__ = ["WORLD", "HIGH", "BANDS", "lesson_town", "personas", "reveal", "judge_inputs",
            "PersonaJudge", "distilled_judge", "calibrated", "stated_certainty",
            "certainty_band", "selective_accuracy", "risk_coverage", "identity_score",
-           "Split", "split_users", "summarize", "fit_judge", "sparsity_sweep", "twins",
-           "near_miss", "overconfident", "TRAITS", "load_statements", "persona_statements",
-           "persona_statements_or_skip", "reproduce"]
+           "Split", "split_users", "summarize", "fit_judge", "sparsity_probabilities",
+           "sparsity_sweep", "twins", "near_miss", "overconfident", "TRAITS", "load_statements",
+           "persona_statements", "persona_statements_or_skip", "reproduce"]
 
 #: The lesson's town. Pinned here (not left to the world's defaults) so the lesson's numbers
 #: do not move when the world's defaults do. Tastes are half shared across topics, so a
@@ -275,25 +275,39 @@ def fit_judge(town: Town, persona: np.ndarray, users: np.ndarray, **params) -> P
     return PersonaJudge(persona.shape[1], **params).fit(X, town.choice[users].ravel())
 
 
+def sparsity_probabilities(town: Town, persona: np.ndarray, split: Split, ks,
+                           random_state: int = 0, progress: bool = False) -> dict:
+    """Train and test one judge per persona size k (k attributes revealed per user).
+
+    Returns:
+        ``{k: (n,) P(candidate 0)}`` on the test users' judged items, in user-major order.
+    """
+    d, _ = _judged(town, split.test, split)
+    out = {}
+    for k in ks:
+        shown = reveal(persona, k, random_state + k)
+        judge = fit_judge(town, shown, split.train)
+        out[k] = judge.predict_proba(judge_inputs(shown[split.test], d))[:, 1]
+        if progress:  # about 0.3 s per judge
+            print(f"\rtrained and tested the judges for k = {ks[0]} ... {k}", end="", flush=True)
+    if progress:
+        print()
+    return out
+
+
 def sparsity_sweep(town: Town, persona: np.ndarray, split: Split, ks=None,
                    random_state: int = 0) -> dict[str, list]:
-    """Train and test one judge per persona size k (k attributes revealed per user).
+    """Accuracy, and accuracy and coverage at certainty >= 80, against persona size k.
 
     Returns:
         ``{"n_attributes": [...], "accuracy": [...], "high_certainty_accuracy": [...],
         "high_certainty_coverage": [...]}`` on the test users' judged items.
     """
     ks = list(range(persona.shape[1] + 1)) if ks is None else list(ks)
-    out = {"n_attributes": ks, "accuracy": [], "high_certainty_accuracy": [],
-           "high_certainty_coverage": []}
-    d, y = _judged(town, split.test, split)
-    for k in ks:
-        shown = reveal(persona, k, random_state + k)
-        judge = fit_judge(town, shown, split.train)
-        p = judge.predict_proba(judge_inputs(shown[split.test], d))[:, 1]
-        for key, value in summarize(p, y.ravel()).items():
-            out[key].append(value)
-    return out
+    y = _judged(town, split.test, split)[1].ravel()
+    rows = [summarize(p, y) for p in sparsity_probabilities(town, persona, split, ks,
+                                                            random_state).values()]
+    return {"n_attributes": ks, **{key: [r[key] for r in rows] for key in rows[0]}}
 
 
 def twins(profile: np.ndarray, users: np.ndarray) -> np.ndarray:
