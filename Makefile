@@ -18,7 +18,9 @@ setup: $(STAMP)
 lab: $(STAMP)
 	@$(PY) -m course.lab --port $(PORT)
 
+# the browser test needs Debian's chromium: installed here when missing (apt-get)
 test: $(STAMP)
+	@tools/ensure_chromium.sh
 	@$(PY) -m pytest
 
 # regenerate lessons/ (student versions) from solutions/ (the nbgrader source)
@@ -31,6 +33,12 @@ lessons: $(STAMP)
 
 bench: $(STAMP)
 	@$(PY) -m course bench
+
+# Binder terms: peak memory per lesson in one never-restarted kernel (offline, one CPU),
+# then the size of environment.yml's packages once installed
+binder-check: $(STAMP)
+	@$(PY) -m course.binder memory
+	@$(PY) -m course.binder envsize
 
 # autograde a class: make grade ASSIGNMENT=00_orientation SUBMISSIONS=path/to/dir-or.zip [WORKERS=2]
 WORKERS ?= 2

@@ -17,9 +17,12 @@ import urllib.request
 
 from .lessons import ROOT
 
-__all__ = ["free_port", "lab_command", "main"]
+__all__ = ["free_port", "lab_command", "lab_env", "main", "CONFIG_DIR"]
 
 DEFAULT_PORT = 8888
+# Jupyter config the course carries (no news pop-up, no update check); Binder's postBuild
+# copies the same folder into the environment
+CONFIG_DIR = ROOT / "jupyter"
 
 
 def port_is_free(port: int) -> bool:
@@ -48,6 +51,14 @@ def lab_command(port: int, token: str, root_dir: str) -> list[str]:
     return cmd
 
 
+def lab_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The server's environment: the course's config folder first on JUPYTER_CONFIG_PATH."""
+    env = dict(os.environ if base is None else base)
+    extra = env.get("JUPYTER_CONFIG_PATH")
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(filter(None, [str(CONFIG_DIR), extra]))
+    return env
+
+
 def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -72,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         print(f"Port {args.port} is busy; using port {port} instead.", flush=True)
     token = secrets.token_hex(16)
-    proc = subprocess.Popen(lab_command(port, token, args.dir), start_new_session=True)
+    # cwd=ROOT: nbgrader's Validate button reads nbgrader_config.py from the server's cwd
+    root_dir = os.path.abspath(args.dir)
+    proc = subprocess.Popen(lab_command(port, token, root_dir), start_new_session=True,
+                            cwd=ROOT, env=lab_env())
     url = f"http://127.0.0.1:{port}/lab?token={token}"
     try:
         wait_until_up(f"http://127.0.0.1:{port}/api/status?token={token}", proc)
