@@ -325,7 +325,11 @@ class GuardedExecute(Execute):
         return None
 
     def _death(self, exc: Exception) -> tuple[str, str]:
+        if self._timed_out_at:  # nbclient gave up waiting for the interrupted cell to go idle
+            return "time", f"cell {self._cell[0]} ran over its {self.timeout} s limit and ignored the interrupt"
         code = self._exit_code
+        if code is None:  # the kernel did not die: a slow start or a late reply, not the student
+            return "glitch", f"the kernel did not answer in cell {self._cell[0]} ({type(exc).__name__}: {exc})"[:300]
         how = (f"killed by {signal.Signals(-code).name}" if code and code < 0 and -code in
                signal.valid_signals() else f"exit code {code}" if code is not None else type(exc).__name__)
         return "crash", f"the kernel died in cell {self._cell[0]} ({how})"

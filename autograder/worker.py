@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -40,6 +41,7 @@ def _config(job: dict, jobdir: Path) -> Config:
     g.timeout, g.submission_timeout = limits["cell_timeout"], limits["timeout"]
     g.memory_mb, g.output_bytes = limits["memory_mb"], limits["output_bytes"]
     g.sandbox_uid, g.sandbox_gid = box
+    g.iopub_timeout = 15  # nbgrader fails a whole notebook on a late idle message: be patient
     g.home, g.report_path = str(jobdir / "home"), str(jobdir / "guard.json")
     g.readonly = job.get("readonly", [])
     return c
@@ -112,7 +114,8 @@ def _verdict(guard: dict, notes: list[str]) -> dict:
         notes = notes + [f"output cap: {guard['dropped_output_bytes']} bytes of output dropped"]
     if guard.get("stopped"):
         kind, what = guard["stopped"]
-        status = {"time": "timeout", "memory": "memory", "crash": "crashed", "output": "output"}[kind]
+        status = {"time": "timeout", "memory": "memory", "crash": "crashed", "output": "output",
+                  "glitch": "error"}[kind]
         return {"status": status, "reason": "; ".join([f"kernel stopped: {what}, later cells score 0",
                                                        *notes])}
     if guard.get("interrupted"):
@@ -127,12 +130,24 @@ def serve(result_fd: int) -> None:
     results = os.fdopen(result_fd, "w", buffering=1)
     for line in sys.stdin:
         job = json.loads(line)
+        start = time.perf_counter()
+        result = grade_with_retry(job)
+        print(f"{job['student']}: {result['status']} in {time.perf_counter() - start:.1f} s: "
+              f"{result['reason']}", file=sys.stderr, flush=True)
+        results.write(json.dumps({"student": job["student"], **result}) + "\n")
+
+
+def grade_with_retry(job: dict) -> dict:
+    """Grade; once more if the grader (not the student) failed, e.g. a kernel slow to start."""
+    for _ in range(2):
         try:
             result = grade(job)
         except Exception:  # a grader bug must cost one student a clear reason, not the class
             result = {"status": "error", "notebooks": None,
                       "reason": "grader error: " + traceback.format_exc().strip().splitlines()[-1]}
-        results.write(json.dumps({"student": job["student"], **result}) + "\n")
+        if result["status"] != "error":
+            return result
+    return result
 
 
 if __name__ == "__main__":

@@ -112,17 +112,22 @@ def postgres_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def klass(tmp_path_factory) -> tuple[Path, dict[str, float]]:
-    """The synthetic class and each student's expected score."""
+def sqlite_course(tmp_path_factory) -> Path:
+    return new_course(tmp_path_factory, "course")
+
+
+@pytest.fixture(scope="module")
+def klass(tmp_path_factory, sqlite_course) -> tuple[Path, dict[str, float]]:
+    """The synthetic class (its attacks aim at ``sqlite_course``) and the expected scores."""
     out = tmp_path_factory.mktemp("class")
-    autograder("classgen", LESSON, "--out", str(out), course=new_course(tmp_path_factory, "gen"))
+    autograder("classgen", LESSON, "--out", str(out), course=sqlite_course)
     return out, json.loads((out / "expected.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory, klass):
+def graded(sqlite_course, klass):
     """Grade the class once (SQLite); record what the attacks aimed at, before and after."""
-    course = new_course(tmp_path_factory, "course")
+    course = sqlite_course
     source_nb = course / "solutions" / LESSON / f"{LESSON}.ipynb"
     before = {"source": digest(source_nb)}
     proc = autograder("grade", LESSON, "--submissions", str(klass[0]), *LIMITS,
@@ -180,6 +185,14 @@ def test_no_submission_writes_outside_its_working_copy(graded):
     over = {s: r["score"] for s, r in rows.items() if float(r["score"]) > top}
     assert not over, f"expected no score above {top} (a gradebook write), seen {over}"
     assert "IsolationWarning" not in proc.stderr, f"expected isolation as root, seen {proc.stderr[-500:]}"
+    from autograder.classgen import attack_targets
+    from autograder.course_dir import load
+
+    for name, targets in attack_targets(load(course), LESSON, "n01-correct").items():
+        nb = course / "autograder" / "autograded" / f"h-{name}" / LESSON / f"{LESSON}.ipynb"
+        blocked = nb.read_text().count("blocked:")
+        tried = len([t for t in targets if "*" not in t])
+        assert blocked >= tried, f"h-{name}: expected {tried} blocked writes, seen {blocked}"
 
 
 def test_integrity_check_passes(graded):
