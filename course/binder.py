@@ -85,8 +85,7 @@ def offline_env(base: dict[str, str], empty_dir: Path) -> dict[str, str]:
     dead = "http://127.0.0.1:9"      # nothing listens there: any download fails at once
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
         env[var] = dead
-    env.pop("no_proxy", None)
-    env.pop("NO_PROXY", None)
+    env["no_proxy"] = env["NO_PROXY"] = "127.0.0.1,localhost,::1"    # loopback stays direct
     return env
 
 
