@@ -39,7 +39,7 @@ def profile_examples(town: Town, users, source: str, k, n_history: int, layout: 
 
 
 def train_source_model(town: Town, source: str, ks, n_history: int, train, random_state=0,
-                       progress=True, epochs: int = 10) -> PreferenceModel:
+                       progress=True, epochs: int = 20) -> PreferenceModel:
     """Train a reader on ``source`` profiles, each training user drawing k from ``ks``."""
     rng = np.random.default_rng(random_state)
     layout = Layout.for_town(town, max(max(ks), 1))

@@ -68,7 +68,7 @@ class PreferenceModel(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, layout: Layout, n_hidden: int = 32, relevance: bool = True,
-                 epochs: int = 8, batch_size: int = 256, lr: float = 0.01,
+                 epochs: int = 20, batch_size: int = 256, lr: float = 0.01,
                  weight_decay: float = 0.0, random_state: int | None = 0,
                  progress: bool = True):
         self.layout = layout
@@ -102,7 +102,7 @@ class PreferenceModel(ClassifierMixin, BaseEstimator):
         gen = torch.Generator().manual_seed(0 if self.random_state is None else self.random_state)
         loss_fn = nn.BCEWithLogitsLoss()
         self.net_.train()
-        with tqdm(total=steps, desc="training", disable=not self.progress, leave=False) as bar:
+        with tqdm(total=steps, desc="training", disable=not self.progress) as bar:
             for _ in range(self.epochs):
                 for batch in torch.randperm(len(yt), generator=gen).split(self.batch_size):
                     logits, _ = self.net_(Xt[batch])

@@ -18,7 +18,7 @@ from .similarity import cosine_similarity_matrix
 from .world import Town, TownConfig, make_town, topic_usage
 
 __all__ = ["rank_substitutes", "substitutes_at", "bucket_edges", "input_profiles",
-           "output_profiles", "Trained", "train_reader", "predict_with", "sweep",
+           "output_profiles", "Trained", "train_reader", "predict_with", "profile_trust", "sweep",
            "per_user_loop", "benchmark", "reproduce", "LESSON_TOWN"]
 
 #: the lesson's town: the library defaults with 3,000 users, half of them held out
@@ -125,14 +125,33 @@ def train_reader(town: Town, k: int = 32, n_queries: int = 10, relevance: bool =
     return Trained(town, model, features, train, test, n_history, k)
 
 
-def predict_with(tr: Trained, owners: np.ndarray, users: np.ndarray | None = None):
-    """Predict ``users``' held-out choices (default: every test user) showing each one the
-    profile of ``owners`` (same length). Returns ``p`` and ``y``, both (n, n_queries)."""
-    users = tr.test if users is None else users
+def _examples_with(tr: Trained, owners: np.ndarray | None, users: np.ndarray):
     idx = np.broadcast_to(recent_indices(tr.n_history, tr.k), (len(users), tr.k))
-    X, y = examples(tr.town, users, gather(tr.features, owners, idx), tr.n_history, tr.layout)
+    items = gather(tr.features, users if owners is None else owners, idx)
+    if owners is None:
+        items[:] = 0.0  # no profile at all: the model sees only the query
+    return examples(tr.town, users, items, tr.n_history, tr.layout)
+
+
+def predict_with(tr: Trained, owners: np.ndarray | None, users: np.ndarray | None = None):
+    """Predict ``users``' held-out choices (default: every test user) showing each one the
+    profile of ``owners`` (same length), or no profile when ``owners`` is None.
+
+    Returns:
+        ``p`` and ``y``, both (n, n_queries).
+    """
+    users = tr.test if users is None else users
+    X, y = _examples_with(tr, owners, users)
     p = tr.model.predict_proba(X)[:, 1]
     return p.reshape(len(users), -1), y.reshape(len(users), -1)
+
+
+def profile_trust(tr: Trained, owners: np.ndarray, users: np.ndarray | None = None) -> np.ndarray:
+    """(n,) how much the model leans on the shown profile: its attention on the profile's
+    items rather than on the null slot, averaged over each user's queries (0 to 1)."""
+    users = tr.test if users is None else users
+    X, _ = _examples_with(tr, owners, users)
+    return (1.0 - tr.model.attention(X)[:, 0]).reshape(len(users), -1).mean(axis=1)
 
 
 def _summary(p: np.ndarray, y: np.ndarray) -> dict:
@@ -156,8 +175,9 @@ def sweep(tr: Trained, similarity: str = "inputs", random_state: int = 0) -> dic
 
     Returns:
         dict with ``buckets`` (labels, "self" first), per-bucket lists ``accuracy``,
-        ``log_loss``, ``confidence``, ``ece``, a ``random`` dict, the paired per-user gap
-        ``gap_near_minus_random`` and ``predictions`` (label -> (p, y)) for plots.
+        ``log_loss``, ``confidence``, ``ece``, ``random`` and ``no_profile`` dicts of the
+        same metrics, the paired per-user gap ``gap_near_minus_random``, and for plots
+        ``predictions`` (label -> (p, y)) and ``owners`` (label -> whose profile was shown).
     """
     views = {"inputs": input_profiles, "outputs": output_profiles}
     if similarity not in views:
@@ -170,9 +190,10 @@ def sweep(tr: Trained, similarity: str = "inputs", random_state: int = 0) -> dic
     for label, lo, hi in bucket_edges(ranking.shape[1]):
         owners[label] = substitutes_at(ranking, rng.integers(lo, hi + 1, size=n))
     owners["random"] = substitutes_at(ranking, rng.integers(1, ranking.shape[1] + 1, size=n))
+    owners["no_profile"] = None
     predictions = {label: predict_with(tr, who) for label, who in owners.items()}
 
-    buckets = [label for label in owners if label != "random"]
+    buckets = [label for label in owners if label not in ("random", "no_profile")]
     rows = {label: _summary(*predictions[label]) for label in owners}
     gap = metrics.paired_bootstrap_gap(_per_user_accuracy(*predictions["1"]),
                                        _per_user_accuracy(*predictions["random"]),
@@ -180,7 +201,8 @@ def sweep(tr: Trained, similarity: str = "inputs", random_state: int = 0) -> dic
     return {"buckets": buckets,
             **{key: [rows[b][key] for b in buckets] for key in ("accuracy", "log_loss",
                                                                  "confidence", "ece")},
-            "random": rows["random"], "gap_near_minus_random": gap, "predictions": predictions}
+            "random": rows["random"], "no_profile": rows["no_profile"],
+            "gap_near_minus_random": gap, "predictions": predictions, "owners": owners}
 
 
 def per_user_loop(tr: Trained, similarity: str = "inputs", random_state: int = 0) -> dict[str, float]:
@@ -209,7 +231,7 @@ def per_user_loop(tr: Trained, similarity: str = "inputs", random_state: int = 0
 
 
 def _lean(result: dict) -> dict:
-    return {key: value for key, value in result.items() if key != "predictions"}
+    return {key: value for key, value in result.items() if key not in ("predictions", "owners")}
 
 
 def reproduce(seed: int = 0, progress: bool = False) -> dict:
