@@ -93,12 +93,12 @@ def _population(town: Town, users: np.ndarray, n_history: int) -> np.ndarray:
 
 
 def _parametric_accuracy(town, train, test, n_history, half_life, random_state) -> float:
-    w = fit_parametric(town, test, n_history, _population(town, train, n_history),
-                       half_life=half_life, random_state=random_state)
+    population = _population(town, train, n_history)
+    w = fit_parametric(town, test, n_history, population, half_life=half_life,
+                       random_state=random_state)
     topic = town.topic[test, n_history:]
     rows = np.arange(len(test))[:, None]
-    logits = ((w[rows, topic] + _population(town, train, n_history))
-              * town.difference[test, n_history:]).sum(-1)
+    logits = ((w[rows, topic] + population) * town.difference[test, n_history:]).sum(-1)
     return float(((logits > 0) == (town.choice[test, n_history:] == 1)).mean())
 
 

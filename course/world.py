@@ -24,7 +24,7 @@ The user picks ``a`` with probability ``sigmoid(utility / choice_noise)``.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -272,7 +272,3 @@ def topic_usage(town: Town, upto: int | None = None) -> np.ndarray:
     flat = (np.arange(U)[:, None] * T + topics).ravel()
     return np.bincount(flat, minlength=U * T).reshape(U, T) / topics.shape[1]
 
-
-def config_dict(town: Town) -> dict:
-    """The town's parameters as a plain dict (for JSON output)."""
-    return asdict(town.config)
