@@ -18,7 +18,7 @@ from .similarity import cosine_similarity_matrix
 from .world import Town, TownConfig, make_town, topic_usage
 
 __all__ = ["rank_substitutes", "substitutes_at", "bucket_edges", "input_profiles",
-           "output_profiles", "Trained", "train_reader", "predict_with", "profile_trust", "sweep",
+           "output_profiles", "similarity_view", "Trained", "train_reader", "predict_with", "profile_trust", "sweep",
            "per_user_loop", "benchmark", "reproduce", "LESSON_TOWN"]
 
 #: the lesson's town: the library defaults with 3,000 users, half of them held out
@@ -91,6 +91,15 @@ def output_profiles(town: Town, n_history: int) -> np.ndarray:
     sums = np.einsum("uht,uhd->utd", onehot, town.output[:, :n_history])
     counts = onehot.sum(1)[..., None]
     return (sums / np.maximum(counts, 1)).reshape(town.n_users, -1)
+
+
+def similarity_view(town: Town, n_history: int, similarity: str) -> np.ndarray:
+    """The profile rows substitutes are ranked on: ``"inputs"`` (topic usage, coarse) or
+    ``"outputs"`` (what users chose on each topic)."""
+    views = {"inputs": input_profiles, "outputs": output_profiles}
+    if similarity not in views:
+        raise ValueError(f"similarity must be one of {sorted(views)}, got {similarity!r}")
+    return views[similarity](town, n_history)
 
 
 @dataclass
@@ -179,10 +188,7 @@ def sweep(tr: Trained, similarity: str = "inputs", random_state: int = 0) -> dic
         same metrics, the paired per-user gap ``gap_near_minus_random``, and for plots
         ``predictions`` (label -> (p, y)) and ``owners`` (label -> whose profile was shown).
     """
-    views = {"inputs": input_profiles, "outputs": output_profiles}
-    if similarity not in views:
-        raise ValueError(f"similarity must be one of {sorted(views)}, got {similarity!r}")
-    S = cosine_similarity_matrix(views[similarity](tr.town, tr.n_history))
+    S = cosine_similarity_matrix(similarity_view(tr.town, tr.n_history, similarity))
     ranking = rank_substitutes(S, tr.test)
     rng = np.random.default_rng(random_state)
     n = len(tr.test)
@@ -212,8 +218,7 @@ def per_user_loop(tr: Trained, similarity: str = "inputs", random_state: int = 0
     Returns mean accuracy per condition (the same draws as :func:`sweep` when seeded alike
     only for ``self``; substitutes are drawn per user here).
     """
-    views = {"inputs": input_profiles, "outputs": output_profiles}
-    profiles = views[similarity](tr.town, tr.n_history)
+    profiles = similarity_view(tr.town, tr.n_history, similarity)
     unit = profiles / np.maximum(np.linalg.norm(profiles, axis=1, keepdims=True), 1e-12)
     rng = np.random.default_rng(random_state)
     edges = bucket_edges(tr.town.n_users - 1)
