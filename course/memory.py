@@ -19,7 +19,7 @@ __all__ = ["MEMORIES", "LESSON_TOWN", "memory_items", "fit_parametric", "memory_
            "reproduce"]
 
 #: lesson 01's town: tastes drift half a turn and a quarter over each history
-LESSON_TOWN = TownConfig(n_users=1200, n_interactions=110, drift=1.5)
+LESSON_TOWN = TownConfig(n_users=2400, n_interactions=110, drift=1.5)
 HALF_LIFE = 0.1
 
 MEMORIES = ("episodic_similar", "episodic_recent", "semantic_summary", "semantic_parametric")

@@ -20,7 +20,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from torch import nn
 from tqdm.auto import tqdm
 
-from .profiles import Layout, unpack
+from .profiles import Episodes, Layout
 
 __all__ = ["PreferenceModel"]
 
@@ -28,7 +28,7 @@ __all__ = ["PreferenceModel"]
 class _Reader(nn.Module):
     def __init__(self, layout: Layout, n_hidden: int, relevance: bool):
         super().__init__()
-        self.layout, self.relevance = layout, relevance
+        self.relevance = relevance
         F, Q, D = layout.item_dim, layout.query_dim, layout.n_dims
         self.item_key = nn.Linear(F, n_hidden)
         self.query_key = nn.Linear(Q, n_hidden)
@@ -37,18 +37,22 @@ class _Reader(nn.Module):
         self.population = nn.Parameter(torch.zeros(D))
         self.scale = n_hidden ** -0.5
 
-    def forward(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits (B,) and attention weights (B, 1 + K), null slot first."""
-        items, query, diff = unpack(X, self.layout)
-        present = items[..., 0] > 0
-        keys = self.item_key(items)
+    def encode(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Keys (P, K, H), values (P, K, D) and presence (P, K) of P profiles' items."""
+        return self.item_key(items), self.value(items), items[..., 0] > 0
+
+    def read(self, encoded, query: torch.Tensor,
+             diff: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (B, M) and attention weights (B, M, 1 + K), null slot first, for B encoded
+        profiles each read for M queries."""
+        keys, values, present = encoded
         if self.relevance:
-            score = (keys * self.query_key(query)[:, None]).sum(-1) * self.scale
+            score = torch.einsum("bmh,bkh->bmk", self.query_key(query), keys) * self.scale
         else:
-            score = keys.sum(-1) * self.scale
-        score = score.masked_fill(~present, float("-inf"))
-        weights = torch.softmax(torch.cat([self.null(query), score], dim=1), dim=1)
-        taste = (weights[:, 1:, None] * self.value(items)).sum(1)
+            score = (keys.sum(-1) * self.scale)[:, None].expand(-1, query.shape[1], -1)
+        score = score.masked_fill(~present[:, None], float("-inf"))
+        weights = torch.softmax(torch.cat([self.null(query), score], dim=2), dim=2)
+        taste = torch.einsum("bmk,bkd->bmd", weights[..., 1:], values)
         return ((taste + self.population) * diff).sum(-1), weights
 
 
@@ -56,15 +60,17 @@ class PreferenceModel(ClassifierMixin, BaseEstimator):
     """Predicts which of two candidates a user picks, from a profile (scikit-learn contract).
 
     Args:
-        layout: the :class:`~course.profiles.Layout` of the rows of ``X``.
+        layout: the :class:`~course.profiles.Layout` of the episodes.
         n_hidden: width of keys and of the value network.
         relevance: weigh items by their relevance to the query (see module docstring).
-        epochs, batch_size, lr, weight_decay: Adam training settings.
+        epochs, lr, weight_decay: Adam training settings.
+        batch_size: examples (profile, query pairs) per training step, about.
         random_state: seed of initialization and shuffling.
         progress: show a progress bar while training.
 
-    ``X`` is (n, layout.width) from :func:`course.profiles.pack`; ``y`` is (n,) in {0, 1},
-    1 when the user picked the first candidate.
+    ``X`` is an :class:`~course.profiles.Episodes` of n examples (from
+    :func:`course.profiles.examples`); ``y`` is (n,) in {0, 1}, 1 when the user picked the
+    first candidate, in the episodes' profile-major order.
     """
 
     def __init__(self, layout: Layout, n_hidden: int = 32, relevance: bool = True,
@@ -81,31 +87,42 @@ class PreferenceModel(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.progress = progress
 
-    def _check_X(self, X) -> torch.Tensor:
-        X = np.asarray(X, dtype=np.float32)
-        if X.ndim != 2 or X.shape[1] != self.layout.width:
-            raise ValueError(f"X must have shape (n, {self.layout.width}) for this layout, "
-                             f"got {X.shape}")
-        return torch.from_numpy(X)
+    def _tensors(self, X: Episodes) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if not isinstance(X, Episodes):
+            raise TypeError(f"X must be course.profiles.Episodes (see profiles.examples), "
+                            f"got {type(X).__name__}")
+        L = self.layout
+        if (X.items.shape[2], X.query.shape[2], X.diff.shape[2]) != (L.item_dim, L.query_dim, L.n_dims):
+            raise ValueError(f"X does not fit this layout: items, query and diff must end with "
+                             f"{L.item_dim}, {L.query_dim} and {L.n_dims} numbers, got "
+                             f"{X.items.shape}, {X.query.shape}, {X.diff.shape}")
+        return tuple(torch.as_tensor(np.asarray(a, dtype=np.float32))
+                     for a in (X.items, X.query, X.diff))
 
-    def fit(self, X, y) -> "PreferenceModel":
-        Xt = self._check_X(X)
-        yt = torch.as_tensor(np.asarray(y), dtype=torch.float32)
-        if yt.shape != (Xt.shape[0],):
-            raise ValueError(f"y must have shape ({Xt.shape[0]},), got {tuple(yt.shape)}")
+    def fit(self, X: Episodes, y) -> "PreferenceModel":
+        items, query, diff = self._tensors(X)
+        if X.profile is not None:
+            items = items[torch.as_tensor(X.profile)]
+        y = np.asarray(y)
+        if y.shape != (len(X),):
+            raise ValueError(f"y must have shape ({len(X)},), got {y.shape}")
+        yt = torch.as_tensor(y, dtype=torch.float32).reshape(query.shape[:2])
         self.classes_ = np.array([0, 1])
-        torch.manual_seed(0 if self.random_state is None else self.random_state)
+        seed = 0 if self.random_state is None else self.random_state
+        torch.manual_seed(seed)
         self.net_ = _Reader(self.layout, self.n_hidden, self.relevance)
         opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        steps = self.epochs * int(np.ceil(len(yt) / self.batch_size))
+        per_step = max(1, self.batch_size // X.n_queries)  # profiles per step
+        steps = self.epochs * int(np.ceil(len(yt) / per_step))
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.lr, total_steps=steps)
-        gen = torch.Generator().manual_seed(0 if self.random_state is None else self.random_state)
+        gen = torch.Generator().manual_seed(seed)
         loss_fn = nn.BCEWithLogitsLoss()
         self.net_.train()
         with tqdm(total=steps, desc="training", disable=not self.progress) as bar:
             for _ in range(self.epochs):
-                for batch in torch.randperm(len(yt), generator=gen).split(self.batch_size):
-                    logits, _ = self.net_(Xt[batch])
+                for batch in torch.randperm(len(yt), generator=gen).split(per_step):
+                    logits, _ = self.net_.read(self.net_.encode(items[batch]), query[batch],
+                                               diff[batch])
                     loss = loss_fn(logits, yt[batch])
                     opt.zero_grad()
                     loss.backward()
@@ -117,20 +134,28 @@ class PreferenceModel(ClassifierMixin, BaseEstimator):
         return self
 
     @torch.no_grad()
-    def decision_function(self, X) -> np.ndarray:
-        """(n,) logits of picking the first candidate."""
-        Xt = self._check_X(X)
-        return torch.cat([self.net_(b)[0] for b in Xt.split(2048)]).numpy()
+    def _forward(self, X: Episodes) -> tuple[torch.Tensor, torch.Tensor]:
+        items, query, diff = self._tensors(X)
+        encoded = self.net_.encode(items)  # each profile once, however many groups read it
+        groups = torch.arange(len(query))
+        profile = groups if X.profile is None else torch.as_tensor(X.profile)
+        parts = [self.net_.read(tuple(e[profile[g]] for e in encoded), query[g], diff[g])
+                 for g in groups.split(4096)]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
-    def predict_proba(self, X) -> np.ndarray:
+    def decision_function(self, X: Episodes) -> np.ndarray:
+        """(n,) logits of picking the first candidate."""
+        return self._forward(X)[0].reshape(-1).numpy()
+
+    def predict_proba(self, X: Episodes) -> np.ndarray:
         """(n, 2) probabilities of [second, first] candidate being picked."""
         p = 1.0 / (1.0 + np.exp(-np.clip(self.decision_function(X), -30, 30)))
         return np.stack([1 - p, p], axis=1)
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: Episodes) -> np.ndarray:
         return (self.decision_function(X) > 0).astype(int)
 
-    @torch.no_grad()
-    def attention(self, X) -> np.ndarray:
+    def attention(self, X: Episodes) -> np.ndarray:
         """(n, 1 + K) attention weights, the null slot (no personalization) first."""
-        return self.net_(self._check_X(X))[1].numpy()
+        weights = self._forward(X)[1]
+        return weights.reshape(-1, weights.shape[-1]).numpy()

@@ -13,27 +13,36 @@ import numpy as np
 
 from . import metrics
 from .models import PreferenceModel
-from .profiles import Layout, examples, gather, item_features, recent_indices, split_users
+from .profiles import (Episodes, Layout, examples, gather, held_out, item_features,
+                       recent_indices, split_users)
 from .similarity import cosine_similarity_matrix
 from .world import Town, TownConfig, make_town, topic_usage
 
 __all__ = ["rank_substitutes", "substitutes_at", "bucket_edges", "input_profiles",
            "output_profiles", "similarity_view", "Trained", "train_reader", "predict_with", "profile_trust", "sweep",
-           "per_user_loop", "benchmark", "reproduce", "LESSON_TOWN"]
+           "per_user_loop", "benchmark", "reproduce", "LESSON_TOWN", "EPOCHS", "BUCKET_ENDS"]
 
 #: the lesson's town: the library defaults with 3,000 users, half of them held out
 LESSON_TOWN = TownConfig(n_users=3000, n_interactions=110)
+#: training length of the lesson's reader (own-profile accuracy is flat from 20 epochs on;
+#: longer training makes it surer of itself, on any profile: the lesson shows both)
+EPOCHS = 40
+#: last ranks of the buckets; beyond the last, one bucket holds everyone else (so the sweep
+#: ranks only the 500 most similar and draws its last bucket uniformly from the rest)
+BUCKET_ENDS = (1, 5, 20, 100, 500)
 
 
-def rank_substitutes(S: np.ndarray, users: np.ndarray) -> np.ndarray:
+def rank_substitutes(S: np.ndarray, users: np.ndarray, n: int | None = None) -> np.ndarray:
     """Other users ordered from most to least similar, for each of ``users``.
 
     Args:
         S: (U, U) similarity matrix.
-        users: (n,) ids of the users whose substitutes are ranked.
+        users: (n_users,) ids of the users whose substitutes are ranked.
+        n: keep only the ``n`` most similar (default: all U - 1 others); much faster than
+            a full ranking when ``n`` is small.
 
     Returns:
-        (n, U - 1) int array; row i lists every user except ``users[i]``, most similar
+        (n_users, n) int array; row i lists users other than ``users[i]``, most similar
         first; ties keep the lower id first.
     """
     S = np.asarray(S)
@@ -42,10 +51,21 @@ def rank_substitutes(S: np.ndarray, users: np.ndarray) -> np.ndarray:
         raise ValueError(f"S must be a square (U, U) matrix, got shape {S.shape}")
     if users.ndim != 1 or users.min(initial=0) < 0 or users.max(initial=0) >= S.shape[0]:
         raise ValueError(f"users must be a 1-D array of ids in [0, {S.shape[0]})")
-    rows = S[users].astype(float)
-    rows[np.arange(len(users)), users] = -np.inf
-    order = np.argsort(-rows, axis=1, kind="stable")[:, :-1]
-    return order.astype(np.int32) if S.shape[0] < 2**31 else order
+    n = S.shape[0] - 1 if n is None else n
+    if not 1 <= n < S.shape[0]:
+        raise ValueError(f"n must be between 1 and {S.shape[0] - 1}, got {n}")
+    rows = np.negative(S[users], dtype=float)  # ascending order = most similar first
+    rows[np.arange(len(users)), users] = np.inf
+    dtype = np.int32 if S.shape[0] < 2**31 else np.int64
+    if n == S.shape[0] - 1:
+        return np.argsort(rows, axis=1, kind="stable")[:, :n].astype(dtype)
+    top = np.argpartition(rows, n - 1, axis=1)[:, :n]            # the n most similar, unordered
+    value = np.take_along_axis(rows, top, axis=1)
+    order = np.take_along_axis(top, np.lexsort((top, value), axis=1), axis=1)
+    # where several users tie for the n-th place the partition may have kept a higher id
+    tie = np.count_nonzero(rows <= value.max(axis=1, keepdims=True), axis=1) > n
+    order[tie] = np.argsort(rows[tie], axis=1, kind="stable")[:, :n]
+    return order.astype(dtype)
 
 
 def substitutes_at(ranking: np.ndarray, ranks) -> np.ndarray:
@@ -67,7 +87,7 @@ def substitutes_at(ranking: np.ndarray, ranks) -> np.ndarray:
 def bucket_edges(n_others: int) -> list[tuple[str, int, int]]:
     """Rank buckets ``(label, first, last)``: 1, 2-5, 6-20, 21-100, ... to the least similar."""
     edges, lo = [], 1
-    for hi in (1, 5, 20, 100, 500):
+    for hi in BUCKET_ENDS:
         if lo > n_others:
             break
         hi = min(hi, n_others)
@@ -120,7 +140,7 @@ class Trained:
 
 
 def train_reader(town: Town, k: int = 32, n_queries: int = 10, relevance: bool = True,
-                 epochs: int = 20, random_state: int = 0, progress: bool = True) -> Trained:
+                 epochs: int = EPOCHS, random_state: int = 0, progress: bool = True) -> Trained:
     """Train a :class:`PreferenceModel` on half the users, each shown their own ``k`` most
     recent outputs, predicting their last ``n_queries`` choices."""
     n_history = town.topic.shape[1] - n_queries
@@ -134,12 +154,36 @@ def train_reader(town: Town, k: int = 32, n_queries: int = 10, relevance: bool =
     return Trained(town, model, features, train, test, n_history, k)
 
 
-def _examples_with(tr: Trained, owners: np.ndarray | None, users: np.ndarray):
-    idx = np.broadcast_to(recent_indices(tr.n_history, tr.k), (len(users), tr.k))
-    items = gather(tr.features, users if owners is None else owners, idx)
-    if owners is None:
-        items[:] = 0.0  # no profile at all: the model sees only the query
-    return examples(tr.town, users, items, tr.n_history, tr.layout)
+def _episodes(tr: Trained, owners: list, users: np.ndarray) -> tuple[Episodes, np.ndarray]:
+    """``users``' held-out queries, asked once per row of each entry of ``owners``: an entry
+    is (n,) or (R, n) whose row r shows user ``users[i]`` the profile of ``row[i]``, or None
+    for no profile. Each distinct profile is gathered (and encoded by the model) once.
+
+    Returns the episodes (one group per user and row, entries in order) and ``y`` (n, M).
+    """
+    n = len(users)
+    who = np.concatenate([np.full(n, -1) if o is None else np.asarray(o).ravel() for o in owners])
+    distinct, profile = np.unique(who, return_inverse=True)
+    idx = np.broadcast_to(recent_indices(tr.n_history, tr.k), (len(distinct), tr.k))
+    items = gather(tr.features, np.maximum(distinct, 0), idx)
+    items[distinct < 0] = 0.0  # no profile at all: the model sees only the query
+    query, diff, y = held_out(tr.town, users, tr.n_history)
+    reps = (len(who) // n, 1, 1)
+    return Episodes(items, np.tile(query, reps), np.tile(diff, reps), profile), y
+
+
+def _predict(tr: Trained, owners: dict, users: np.ndarray) -> dict:
+    """label -> (p, y), both (n, R * M): every row (draw) of each label's owners, in one
+    pass over every condition."""
+    X, y = _episodes(tr, list(owners.values()), users)
+    p = tr.model.predict_proba(X)[:, 1].reshape(-1, len(users), y.shape[1])
+    out, start = {}, 0
+    for label, who in owners.items():
+        R = 1 if who is None else np.asarray(who).reshape(-1, len(users)).shape[0]
+        out[label] = (p[start:start + R].transpose(1, 0, 2).reshape(len(users), -1),
+                      np.tile(y, (1, R)))
+        start += R
+    return out
 
 
 def predict_with(tr: Trained, owners: np.ndarray | None, users: np.ndarray | None = None):
@@ -150,16 +194,14 @@ def predict_with(tr: Trained, owners: np.ndarray | None, users: np.ndarray | Non
         ``p`` and ``y``, both (n, n_queries).
     """
     users = tr.test if users is None else users
-    X, y = _examples_with(tr, owners, users)
-    p = tr.model.predict_proba(X)[:, 1]
-    return p.reshape(len(users), -1), y.reshape(len(users), -1)
+    return _predict(tr, {"shown": owners}, users)["shown"]
 
 
 def profile_trust(tr: Trained, owners: np.ndarray, users: np.ndarray | None = None) -> np.ndarray:
     """(n,) how much the model leans on the shown profile: its attention on the profile's
     items rather than on the null slot, averaged over each user's queries (0 to 1)."""
     users = tr.test if users is None else users
-    X, _ = _examples_with(tr, owners, users)
+    X, _ = _episodes(tr, [owners], users)
     return (1.0 - tr.model.attention(X)[:, 0]).reshape(len(users), -1).mean(axis=1)
 
 
@@ -174,30 +216,56 @@ def _per_user_accuracy(p, y) -> np.ndarray:
     return ((p > 0.5) == (y == 1)).mean(axis=1)
 
 
-def sweep(tr: Trained, similarity: str = "inputs", random_state: int = 0) -> dict:
+def _other_than(users: np.ndarray, n_users: int, rng: np.random.Generator,
+                exclude: np.ndarray | None = None) -> np.ndarray:
+    """(n,) a uniformly random other user for each of ``users``, outside row i of
+    ``exclude`` (n, m) if given: a uniform draw from the ranks beyond the m nearest."""
+    owners = np.empty(len(users), dtype=np.int64)
+    todo = np.arange(len(users))
+    while len(todo):  # redraw the few that fell among the excluded
+        draw = rng.integers(0, n_users - 1, size=len(todo))
+        draw += draw >= users[todo]
+        ok = np.ones(len(todo), bool) if exclude is None else ~(exclude[todo] == draw[:, None]).any(1)
+        owners[todo[ok]] = draw[ok]
+        todo = todo[~ok]
+    return owners
+
+
+def sweep(tr: Trained, similarity: str = "inputs", n_draws: int = 5, random_state: int = 0) -> dict:
     """Evaluate the self profile, one substitute per rank bucket and a random substitute.
+
+    Batched: one prediction pass covers every held-out user and condition, each distinct
+    profile encoded once. Only the ``BUCKET_ENDS[-1]`` most similar others are ranked; the
+    last bucket's substitute is a uniform draw from everyone beyond them, which is what a
+    uniform rank in that bucket amounts to.
 
     Args:
         tr: a trained reader.
         similarity: ``"inputs"`` (topic usage, coarse) or ``"outputs"`` (what users chose).
-        random_state: seed of the rank drawn inside each bucket and of the random substitute.
+        n_draws: substitutes drawn per user in each bucket and for the random condition;
+            each is a uniformly random rank inside the bucket. More draws, less noise.
+        random_state: seed of the draws.
 
     Returns:
         dict with ``buckets`` (labels, "self" first), per-bucket lists ``accuracy``,
         ``log_loss``, ``confidence``, ``ece``, ``random`` and ``no_profile`` dicts of the
         same metrics, the paired per-user gap ``gap_near_minus_random``, and for plots
-        ``predictions`` (label -> (p, y)) and ``owners`` (label -> whose profile was shown).
+        ``predictions`` (label -> (p, y), each (n_test, draws * n_queries), the draws side
+        by side) and ``owners`` (label -> whose profile was shown: (n_test,) for ``self``,
+        (n_draws, n_test) for substitutes, None for ``no_profile``).
     """
     S = cosine_similarity_matrix(similarity_view(tr.town, tr.n_history, similarity))
-    ranking = rank_substitutes(S, tr.test)
+    U, n = tr.town.n_users, len(tr.test)
+    top = rank_substitutes(S, tr.test, n=min(BUCKET_ENDS[-1], U - 1))
     rng = np.random.default_rng(random_state)
-    n = len(tr.test)
     owners = {"self": tr.test}
-    for label, lo, hi in bucket_edges(ranking.shape[1]):
-        owners[label] = substitutes_at(ranking, rng.integers(lo, hi + 1, size=n))
-    owners["random"] = substitutes_at(ranking, rng.integers(1, ranking.shape[1] + 1, size=n))
+    for label, lo, hi in bucket_edges(U - 1):
+        owners[label] = np.stack([substitutes_at(top, rng.integers(lo, hi + 1, size=n))
+                                  if hi <= top.shape[1] else _other_than(tr.test, U, rng, top)
+                                  for _ in range(n_draws)])
+    owners["random"] = np.stack([_other_than(tr.test, U, rng) for _ in range(n_draws)])
     owners["no_profile"] = None
-    predictions = {label: predict_with(tr, who) for label, who in owners.items()}
+    predictions = _predict(tr, owners, tr.test)
 
     buckets = [label for label in owners if label not in ("random", "no_profile")]
     rows = {label: _summary(*predictions[label]) for label in owners}
@@ -211,26 +279,28 @@ def sweep(tr: Trained, similarity: str = "inputs", random_state: int = 0) -> dic
             "gap_near_minus_random": gap, "predictions": predictions, "owners": owners}
 
 
-def per_user_loop(tr: Trained, similarity: str = "inputs", random_state: int = 0) -> dict[str, float]:
+def per_user_loop(tr: Trained, similarity: str = "inputs", n_draws: int = 5,
+                  random_state: int = 0) -> dict[str, float]:
     """The straightforward sweep, for the benchmark: for each held-out user in turn, compute
-    their similarity to everyone, rank, pick one substitute per bucket and predict.
+    their similarity to everyone, rank everyone, and predict with each profile the sweep
+    shows (own, ``n_draws`` per bucket and random, none), one at a time.
 
-    Returns mean accuracy per condition (the same draws as :func:`sweep` when seeded alike
-    only for ``self``; substitutes are drawn per user here).
+    Returns mean accuracy per condition (like :func:`sweep`'s, with other random draws).
     """
     profiles = similarity_view(tr.town, tr.n_history, similarity)
     unit = profiles / np.maximum(np.linalg.norm(profiles, axis=1, keepdims=True), 1e-12)
     rng = np.random.default_rng(random_state)
-    edges = bucket_edges(tr.town.n_users - 1)
-    correct: dict[str, list[float]] = {"self": [], "random": [], **{e[0]: [] for e in edges}}
+    edges = bucket_edges(tr.town.n_users - 1) + [("random", 1, tr.town.n_users - 1)]
+    correct: dict[str, list[float]] = {"self": [], "no_profile": [], **{e[0]: [] for e in edges}}
     for user in tr.test:
         sims = unit @ unit[user]
         sims[user] = -np.inf
         ranking = np.argsort(-sims, kind="stable")[:-1]
-        owners = {"self": user, "random": ranking[rng.integers(0, len(ranking))],
-                  **{label: ranking[rng.integers(lo, hi + 1) - 1] for label, lo, hi in edges}}
-        for label, owner in owners.items():
-            p, y = predict_with(tr, np.array([owner]), np.array([user]))
+        shown = [("self", user), ("no_profile", None)] + [
+            (label, ranking[rng.integers(lo, hi + 1) - 1]) for label, lo, hi in edges
+            for _ in range(n_draws)]
+        for label, owner in shown:
+            p, y = predict_with(tr, None if owner is None else np.array([owner]), np.array([user]))
             correct[label].append(float(((p > 0.5) == (y == 1)).mean()))
     return {label: float(np.mean(values)) for label, values in correct.items()}
 
@@ -273,6 +343,8 @@ def benchmark(n_held_out: int = 2000, seed: int = 0) -> dict:
     start = time.perf_counter()
     per_user_loop(tr, "inputs", random_state=seed)
     looped = time.perf_counter() - start
-    return {"users": int(len(tr.test)), "conditions": len(result["buckets"]) + 1,
+    return {"users": int(len(tr.test)), "conditions": len(result["buckets"]) + 2,
+            "profiles_per_user": sum(1 if o is None else np.atleast_2d(o).shape[0]
+                                     for o in result["owners"].values()),
             "sweep_s": round(batched, 3), "per_user_loop_s": round(looped, 3),
             "speedup": round(looped / batched, 1)}

@@ -27,8 +27,8 @@ import numpy as np
 from .world import Town
 
 __all__ = ["SOURCES", "Layout", "item_features", "kept_tokens", "source_mask", "tokens_per_item",
-           "most_recent", "most_similar", "topic_summary", "recent_indices", "similar_indices", "gather", "summary_items", "pack", "unpack",
-           "query_features", "split_users", "examples"]
+           "most_recent", "most_similar", "topic_summary", "recent_indices", "similar_indices", "gather", "summary_items",
+           "query_features", "split_users", "examples", "held_out", "Episodes"]
 
 SOURCES = ("none", "inputs", "outputs", "both")
 
@@ -40,12 +40,9 @@ def _check_source(source: str) -> None:
 
 @dataclass(frozen=True)
 class Layout:
-    """How a flat model input row is laid out: K items of F numbers, the query, the pair.
-
-    A row of ``X`` holds ``n_items * item_dim`` item numbers, then ``query_dim`` numbers
-    describing the query (topic one-hot and query vector), then the ``n_dims`` numbers of
-    the difference between the two candidates.
-    """
+    """The sizes a model reads: up to ``n_items`` profile items of ``item_dim`` numbers, a
+    query of ``query_dim`` numbers (topic one-hot and query vector) and the ``n_dims``
+    numbers of the difference between the two candidates."""
 
     n_items: int
     n_topics: int
@@ -58,10 +55,6 @@ class Layout:
     @property
     def query_dim(self) -> int:
         return self.n_topics + self.n_dims
-
-    @property
-    def width(self) -> int:
-        return self.n_items * self.item_dim + self.query_dim + self.n_dims
 
     @classmethod
     def for_town(cls, town: Town, n_items: int) -> "Layout":
@@ -255,30 +248,53 @@ def query_features(town: Town, users: np.ndarray, queries: np.ndarray) -> tuple[
     return q, diff
 
 
-def pack(items: np.ndarray, query: np.ndarray, diff: np.ndarray, layout: Layout) -> np.ndarray:
-    """Flatten items (B, K, F), query (B, Q) and difference (B, D) into X (B, layout.width).
+@dataclass(frozen=True)
+class Episodes:
+    """Profiles and the questions they are read for: B groups of M queries, group ``b``
+    reading profile ``profile[b]``.
 
-    K may be smaller than ``layout.n_items``: the rest is padded with absent items.
+    A model encodes each profile once, however many queries and groups read it: a user's
+    held-out queries share their profile, and in lesson 02 one user's profile is lent to
+    many others. Examples are ordered group-major: example ``i`` is query ``i % M`` of
+    group ``i // M``.
+
+    Attributes:
+        items: (P, K, item_dim) float32, the profiles' items; absent items are all zero.
+        query: (B, M, query_dim) float32, each question's topic one-hot and query vector.
+        diff: (B, M, n_dims) float32, first candidate minus second.
+        profile: (B,) ints in [0, P), the profile each group reads; None means group ``b``
+            reads profile ``b`` (P == B).
     """
-    B, K, F = items.shape
-    if F != layout.item_dim or K > layout.n_items:
-        raise ValueError(f"items must have shape (B, <= {layout.n_items}, {layout.item_dim}), "
-                         f"got {items.shape}")
-    X = np.zeros((B, layout.width), dtype=np.float32)
-    X[:, :K * F] = items.reshape(B, K * F)
-    start = layout.n_items * F
-    X[:, start:start + layout.query_dim] = query
-    X[:, start + layout.query_dim:] = diff
-    return X
 
+    items: np.ndarray
+    query: np.ndarray
+    diff: np.ndarray
+    profile: np.ndarray | None = None
 
-def unpack(X, layout: Layout):
-    """Inverse of :func:`pack`: items (B, K, F), query (B, Q), difference (B, D)."""
-    if X.shape[1] != layout.width:
-        raise ValueError(f"X must have {layout.width} columns for this layout, got {X.shape[1]}")
-    start = layout.n_items * layout.item_dim
-    items = X[:, :start].reshape(X.shape[0], layout.n_items, layout.item_dim)
-    return items, X[:, start:start + layout.query_dim], X[:, start + layout.query_dim:]
+    def __post_init__(self):
+        B = self.query.shape[0]
+        if self.diff.shape[:2] != self.query.shape[:2] or self.items.ndim != 3:
+            raise ValueError(f"items must be (P, K, F), query (B, M, Q) and diff (B, M, D), "
+                             f"got {self.items.shape}, {self.query.shape}, {self.diff.shape}")
+        if self.profile is None and self.items.shape[0] != B:
+            raise ValueError(f"without profile indices there must be one profile per group: "
+                             f"{self.items.shape[0]} profiles, {B} groups")
+        if self.profile is not None and (self.profile.shape != (B,) or B and not (
+                0 <= self.profile.min() and self.profile.max() < self.items.shape[0])):
+            raise ValueError(f"profile must be ({B},) indices into {self.items.shape[0]} profiles")
+
+    @property
+    def n_queries(self) -> int:
+        return self.query.shape[1]
+
+    def __len__(self) -> int:
+        return self.query.shape[0] * self.query.shape[1]
+
+    def subset(self, groups) -> "Episodes":
+        """The episodes of the given groups (a slice or an index array)."""
+        if self.profile is None:
+            return Episodes(self.items[groups], self.query[groups], self.diff[groups])
+        return Episodes(self.items, self.query[groups], self.diff[groups], self.profile[groups])
 
 
 def split_users(n_users: int, test_share: float = 0.5, random_state: int = 0):
@@ -291,27 +307,45 @@ def split_users(n_users: int, test_share: float = 0.5, random_state: int = 0):
 
 
 def examples(town: Town, users: np.ndarray, items: np.ndarray, n_history: int,
-             layout: Layout) -> tuple[np.ndarray, np.ndarray]:
+             layout: Layout) -> tuple[Episodes, np.ndarray]:
     """Model inputs and labels for the held-out queries of ``users``.
 
     Args:
         town: the town.
         users: (B,) user ids whose queries are predicted.
-        items: (B, M, K, F) the profile shown with each of the M queries (interactions
-            ``n_history`` to the end of each history), or (B, K, F) for one profile per user.
+        items: (B, K, F) one profile per user, shown with each of their M held-out queries
+            (interactions ``n_history`` to the end of each history), or (B, M, K, F) a
+            profile per query.
         n_history: index of the first held-out interaction.
-        layout: the model's layout.
+        layout: the model's layout (K <= layout.n_items, F == layout.item_dim).
 
     Returns:
-        ``X`` (B * M, layout.width) and ``y`` (B * M,), user-major.
+        ``X`` :class:`Episodes` of B profiles with M queries each (B * M profiles of one
+        query when profiles differ per query) and ``y`` (B * M,), user-major.
     """
     M = town.topic.shape[1] - n_history
-    if items.ndim == 3:
-        items = np.broadcast_to(items[:, None], (items.shape[0], M) + items.shape[1:])
-    if items.shape[:2] != (len(users), M):
-        raise ValueError(f"items must start with shape ({len(users)}, {M}), got {items.shape[:2]}")
+    if items.shape[0] != len(users) or items.ndim not in (3, 4) or (items.ndim == 4 and items.shape[1] != M):
+        raise ValueError(f"items must have shape ({len(users)}, K, F) or ({len(users)}, {M}, K, F), "
+                         f"got {items.shape}")
+    if items.shape[-2] > layout.n_items or items.shape[-1] != layout.item_dim:
+        raise ValueError(f"items must end with (<= {layout.n_items}, {layout.item_dim}), got {items.shape}")
+    q, d, y = held_out(town, users, n_history)
+    if items.ndim == 4:  # a profile per query: groups of one query
+        q, d = q.reshape(-1, 1, q.shape[2]), d.reshape(-1, 1, d.shape[2])
+    items = np.ascontiguousarray(items.reshape((-1,) + items.shape[-2:]), dtype=np.float32)
+    return Episodes(items, q, d), y.ravel()
+
+
+def held_out(town: Town, users: np.ndarray, n_history: int):
+    """The held-out queries of ``users`` (interactions ``n_history`` to the end).
+
+    Returns:
+        ``query`` (B, M, query_dim), ``diff`` (B, M, n_dims) float32, ``y`` (B, M) choices.
+    """
+    M = town.topic.shape[1] - n_history
     uu = np.repeat(users, M)
     qq = np.tile(np.arange(n_history, n_history + M), len(users))
     q, d = query_features(town, uu, qq)
-    X = pack(items.reshape((-1,) + items.shape[2:]), q, d, layout)
-    return X, town.choice[uu, qq]
+    B = len(users)
+    return (q.reshape(B, M, -1), d.reshape(B, M, -1).astype(np.float32),
+            town.choice[uu, qq].reshape(B, M))

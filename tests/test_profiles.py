@@ -49,22 +49,30 @@ def test_topic_summary_by_hand():
     np.testing.assert_allclose(summary[0, :, 0], [(0.5 * 2 + 4) / 2.5, 1 / 2])
 
 
-def test_pack_and_unpack_round_trip(town):
-    layout = P.Layout.for_town(town, 5)
-    items = np.random.default_rng(0).random((3, 4, layout.item_dim)).astype(np.float32)
-    q, d = np.ones((3, layout.query_dim)), np.full((3, town.config.n_dims), 2.0)
-    back_items, back_q, back_d = P.unpack(P.pack(items, q, d, layout), layout)
-    np.testing.assert_array_equal(back_items[:, :4], items)
-    assert np.all(back_items[:, 4] == 0) and np.all(back_q == 1) and np.all(back_d == 2)
-
-
-def test_examples_are_user_major_with_held_out_queries(town):
+def test_examples_group_each_users_queries_under_one_profile(town):
     layout = P.Layout.for_town(town, 3)
     users = np.array([4, 7])
     idx = np.broadcast_to(P.recent_indices(30, 3), (2, 3))
-    X, y = P.examples(town, users, P.gather(P.item_features(town), users, idx), 30, layout)
-    assert X.shape == (2 * 10, layout.width)
+    items = P.gather(P.item_features(town), users, idx)
+    X, y = P.examples(town, users, items, 30, layout)
+    assert (X.items.shape, X.query.shape, X.diff.shape) == (
+        (2, 3, layout.item_dim), (2, 10, layout.query_dim), (2, 10, town.config.n_dims))
+    assert len(X) == 20
+    np.testing.assert_array_equal(X.items, items)
     np.testing.assert_array_equal(y, town.choice[users, 30:].ravel())
+    np.testing.assert_array_equal(X.diff[1, 2], town.difference[7, 32])
+    np.testing.assert_array_equal(X.query[1, 2, :town.config.n_topics].argmax(), town.topic[7, 32])
+
+
+def test_examples_with_a_profile_per_query_make_one_episode_per_query(town):
+    layout = P.Layout.for_town(town, 3)
+    users = np.array([4, 7])
+    items = np.random.default_rng(0).random((2, 10, 3, layout.item_dim)).astype(np.float32)
+    X, y = P.examples(town, users, items, 30, layout)
+    assert (X.items.shape, X.query.shape) == ((20, 3, layout.item_dim), (20, 1, layout.query_dim))
+    np.testing.assert_array_equal(X.items[13], items[1, 3])
+    np.testing.assert_array_equal(X.diff[13, 0], town.difference[7, 33])
+    np.testing.assert_array_equal(X.subset([13]).items[0], items[1, 3])
 
 
 @pytest.mark.parametrize("call,match", [
@@ -73,7 +81,10 @@ def test_examples_are_user_major_with_held_out_queries(town):
     (lambda t: P.most_recent(np.ones(3), 1), r"time must be \(U, H\)"),
     (lambda t: P.summary_items(t, 30, 99), "k must be between 1 and the number of topics"),
     (lambda t: P.topic_summary(t.topic, t.output, t.time, 16, 0.0), "half_life must be positive"),
-    (lambda t: P.unpack(np.zeros((2, 3)), P.Layout.for_town(t, 2)), "X must have"),
+    (lambda t: P.examples(t, np.arange(2), np.zeros((2, 4, 27)), 30, P.Layout.for_town(t, 3)),
+     "items must end with"),
+    (lambda t: P.examples(t, np.arange(3), np.zeros((2, 3, 27)), 30, P.Layout.for_town(t, 3)),
+     "items must have shape"),
 ])
 def test_bad_arguments_name_the_argument(town, call, match):
     with pytest.raises(ValueError, match=match):

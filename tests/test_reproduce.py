@@ -1,8 +1,8 @@
 """The lessons' headline experiments reproduce their claims (default seed, reference code).
 
 These run the same code as ``python -m course reproduce <id> --json``. They assert the
-orderings each lesson teaches; the issue-level thresholds and the numbers for seeds 0-3 are
-reported in the closing notes, not tuned here.
+orderings each lesson teaches, with the issues' margins where the default seed clears them by
+a wide margin; the numbers for seeds 0-3 are reported in the closing notes.
 """
 import json
 import subprocess
@@ -34,7 +34,7 @@ def test_profiles_outputs_personalize_and_inputs_do_not(profiles):
     s = profiles["profile_source"]
     assert set(s) == {"none", "inputs", "outputs", "both"} and profiles["seed"] == 0
     assert s["outputs"] >= s["both"] - 0.01, f"outputs {s['outputs']:.3f} vs pairs {s['both']:.3f}"
-    assert s["outputs"] - s["inputs"] >= 0.03, f"outputs {s['outputs']:.3f} vs inputs {s['inputs']:.3f}"
+    assert s["outputs"] - s["inputs"] >= 0.05, f"outputs {s['outputs']:.3f} vs inputs {s['inputs']:.3f}"
     assert abs(s["inputs"] - s["none"]) <= 0.02, f"inputs {s['inputs']:.3f} vs none {s['none']:.3f}"
 
 
@@ -47,7 +47,7 @@ def test_profiles_budget_curve_shape(profiles):
 
 def test_profiles_memory_orderings(profiles):
     m, still = profiles["memory"], profiles["memory_no_drift"]
-    assert m["semantic_summary"] > m["episodic_recent"], f"summary vs recent under drift: {m}"
+    assert m["semantic_summary"] - m["episodic_recent"] >= 0.01, f"summary vs recent under drift: {m}"
     assert m["episodic_recent"] - m["episodic_similar"] >= 0.01, f"recent vs similar under drift: {m}"
     assert still["episodic_similar"] >= still["episodic_recent"] - 0.01, f"no drift: {still}"
 
