@@ -3,7 +3,8 @@
 Train a profile-reading model on some users, then predict the held-out users' choices
 while showing it *another* user's profile: the most similar other user, the 2nd to 5th,
 and so on down to the least similar, and a random other user. Everything is batched: one
-forward pass per rank bucket covers every held-out user and query.
+prediction pass covers every held-out user, query and substitute, and each profile is
+encoded once however many users borrow it.
 """
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from .similarity import cosine_similarity_matrix
 from .world import Town, TownConfig, make_town, topic_usage
 
 __all__ = ["rank_substitutes", "substitutes_at", "bucket_edges", "input_profiles",
-           "output_profiles", "similarity_view", "Trained", "train_reader", "predict_with", "profile_trust", "sweep",
-           "per_user_loop", "benchmark", "reproduce", "LESSON_TOWN", "EPOCHS", "BUCKET_ENDS"]
+           "output_profiles", "similarity_view", "Trained", "train_reader", "predict_with",
+           "profile_trust", "sweep", "per_user_loop", "benchmark", "reproduce", "LESSON_TOWN",
+           "EPOCHS", "BUCKET_ENDS"]
 
 #: the lesson's town: the library defaults with 3,000 users, half of them held out
 LESSON_TOWN = TownConfig(n_users=3000, n_interactions=110)
