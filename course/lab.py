@@ -72,7 +72,15 @@ def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 120) -> Non
     raise RuntimeError(f"JupyterLab did not answer at {url} within {timeout:.0f} s")
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    # Ctrl-C and SIGTERM both stop the server, which runs in its own session and sees neither.
+    # Set explicitly: a shell that starts us in the background hands us SIGINT ignored.
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
     p = argparse.ArgumentParser(prog="python -m course.lab", description=__doc__)
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)))
     p.add_argument("--dir", default=str(ROOT / "lessons"), help="folder to open")

@@ -8,7 +8,40 @@ import sys
 import time
 import urllib.request
 
+import pytest
+
 from conftest import ROOT
+from course.lab import free_port
+
+
+def start_lab(port: int, **popen) -> tuple[subprocess.Popen, list[str], re.Match]:
+    """The launcher, and what it printed up to the URL it serves."""
+    proc = subprocess.Popen([sys.executable, "-m", "course.lab", "--port", str(port)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, **popen)
+    lines, url = [], None
+    deadline = time.monotonic() + 120
+    while url is None and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            proc.kill()
+            pytest.fail(f"launcher exited early: {''.join(lines)}")
+        lines.append(line)
+        url = re.search(r"http://127\.0\.0\.1:(\d+)/lab\?token=(\w+)", line)
+    if url is None:
+        proc.kill()
+        pytest.fail("no URL with a token was printed")
+    return proc, lines, url
+
+
+def assert_stops_with_its_server(proc: subprocess.Popen, port: int, sig: int) -> None:
+    try:
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) == 0, f"launcher exit code {proc.returncode} after {sig!r}"
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, "server still listening"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def test_lab_serves_lessons_picks_a_free_port_and_stops_on_ctrl_c():
@@ -16,30 +49,22 @@ def test_lab_serves_lessons_picks_a_free_port_and_stops_on_ctrl_c():
     busy.bind(("127.0.0.1", 0))
     busy.listen()
     port = busy.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "course.lab", "--port", str(port)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        lines, url = [], None
-        deadline = time.monotonic() + 120
-        while url is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            assert line, f"launcher exited early: {''.join(lines)}"
-            lines.append(line)
-            match = re.search(r"http://127\.0\.0\.1:(\d+)/lab\?token=(\w+)", line)
-            if match:
-                url = match
-        assert url, "no URL with a token was printed"
+        proc, lines, url = start_lab(port)
         assert any(f"Port {port} is busy" in l for l in lines), "the busy port was not reported"
         new_port, token = url.groups()
         assert int(new_port) != port
         with urllib.request.urlopen(f"http://127.0.0.1:{new_port}/api/contents?token={token}") as r:
             names = {item["name"] for item in json.load(r)["content"]}
         assert "00_orientation" in names, names
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
-        with socket.socket() as s:
-            assert s.connect_ex(("127.0.0.1", int(new_port))) != 0, "server still listening"
+        assert_stops_with_its_server(proc, int(new_port), signal.SIGINT)
     finally:
         busy.close()
-        if proc.poll() is None:
-            proc.kill()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_lab_stops_its_server_when_started_in_the_background(sig):
+    """A non-interactive shell starts `make lab &` with SIGINT ignored; a process manager
+    stops it with SIGTERM. Either way the server (in its own session) must go too."""
+    proc, _, url = start_lab(free_port(), preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert_stops_with_its_server(proc, int(url.group(1)), sig)
