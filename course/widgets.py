@@ -1,8 +1,9 @@
 """Interactive figures: sliders in JupyterLab, the default figure when run headless.
 
 ``ipywidgets.interactive`` draws once with the default values when it is created, so
-executing a lesson without a browser (tests, nbgrader, the benchmark) still produces the
-default figure; in JupyterLab moving a control redraws it.
+executing a lesson without a browser (tests, the benchmark) still produces the default
+figure; in JupyterLab moving a control redraws it. While nbgrader validates or grades, nobody
+can move a control: only the default figure is drawn, and no widget is created.
 """
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Callable
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
+
+from .checks import grading
 
 __all__ = ["slider_figure", "int_slider", "float_slider", "dropdown"]
 
@@ -39,8 +42,13 @@ def slider_figure(draw: Callable[..., None], **controls: W.ValueWidget) -> W.Wid
         **controls: ipywidgets controls, e.g. ``rank=int_slider(1, 1, 50, "rank")``.
 
     Returns:
-        The widget (already displayed by the caller when it is the cell's last value).
+        The widget (displayed when it is the cell's last value); None while grading.
     """
+    if grading():
+        draw(**{name: control.value for name, control in controls.items()})
+        plt.show()
+        return None
+
     def redraw(**values):
         draw(**values)
         plt.show()
