@@ -156,32 +156,37 @@ def train_reader(town: Town, k: int = 32, n_queries: int = 10, relevance: bool =
     return Trained(town, model, features, train, test, n_history, k)
 
 
-def _episodes(tr: Trained, owners: list, users: np.ndarray) -> tuple[Episodes, np.ndarray]:
-    """``users``' held-out queries, asked once per row of each entry of ``owners``: an entry
-    is (n,) or (R, n) whose row r shows user ``users[i]`` the profile of ``row[i]``, or None
-    for no profile. Each distinct profile is gathered (and encoded by the model) once.
+def _draws(owners: np.ndarray | None, n: int) -> np.ndarray:
+    """(R, n) whose profile each of n users is shown in each of R draws; -1 means none.
+    ``owners`` is (n,) for one draw, (R, n) for several, or None for no profile."""
+    return np.full((1, n), -1) if owners is None else np.atleast_2d(owners)
 
-    Returns the episodes (one group per user and row, entries in order) and ``y`` (n, M).
+
+def _episodes(tr: Trained, draws: np.ndarray, users: np.ndarray) -> tuple[Episodes, np.ndarray]:
+    """``users``' held-out queries, asked once per row of ``draws`` (R, n): row r shows user
+    ``users[i]`` the profile of ``draws[r, i]`` (-1: no profile). Each distinct profile is
+    gathered (and encoded by the model) once.
+
+    Returns the episodes (one group per row and user, row-major) and ``y`` (n, M).
     """
-    n = len(users)
-    who = np.concatenate([np.full(n, -1) if o is None else np.asarray(o).ravel() for o in owners])
-    distinct, profile = np.unique(who, return_inverse=True)
+    distinct, profile = np.unique(draws.ravel(), return_inverse=True)
     idx = np.broadcast_to(recent_indices(tr.n_history, tr.k), (len(distinct), tr.k))
     items = gather(tr.features, np.maximum(distinct, 0), idx)
     items[distinct < 0] = 0.0  # no profile at all: the model sees only the query
     query, diff, y = held_out(tr.town, users, tr.n_history)
-    reps = (len(who) // n, 1, 1)
+    reps = (len(draws), 1, 1)
     return Episodes(items, np.tile(query, reps), np.tile(diff, reps), profile), y
 
 
 def _predict(tr: Trained, owners: dict, users: np.ndarray) -> dict:
-    """label -> (p, y), both (n, R * M): every row (draw) of each label's owners, in one
-    pass over every condition."""
-    X, y = _episodes(tr, list(owners.values()), users)
+    """label -> (p, y), both (n, R * M): every draw of each label's owners (see
+    :func:`_draws`), in one pass over every condition."""
+    draws = {label: _draws(who, len(users)) for label, who in owners.items()}
+    X, y = _episodes(tr, np.concatenate(list(draws.values())), users)
     p = tr.model.predict_proba(X)[:, 1].reshape(-1, len(users), y.shape[1])
     out, start = {}, 0
-    for label, who in owners.items():
-        R = 1 if who is None else np.asarray(who).reshape(-1, len(users)).shape[0]
+    for label, rows in draws.items():
+        R = len(rows)
         out[label] = (p[start:start + R].transpose(1, 0, 2).reshape(len(users), -1),
                       np.tile(y, (1, R)))
         start += R
@@ -203,7 +208,7 @@ def profile_trust(tr: Trained, owners: np.ndarray, users: np.ndarray | None = No
     """(n,) how much the model leans on the shown profile: its attention on the profile's
     items rather than on the null slot, averaged over each user's queries (0 to 1)."""
     users = tr.test if users is None else users
-    X, _ = _episodes(tr, [owners], users)
+    X, _ = _episodes(tr, _draws(owners, len(users)), users)
     return (1.0 - tr.model.attention(X)[:, 0]).reshape(len(users), -1).mean(axis=1)
 
 
@@ -346,7 +351,6 @@ def benchmark(n_held_out: int = 2000, seed: int = 0) -> dict:
     per_user_loop(tr, "inputs", random_state=seed)
     looped = time.perf_counter() - start
     return {"users": int(len(tr.test)), "conditions": len(result["buckets"]) + 2,
-            "profiles_per_user": sum(1 if o is None else np.atleast_2d(o).shape[0]
-                                     for o in result["owners"].values()),
+            "profiles_per_user": sum(len(_draws(o, 1)) for o in result["owners"].values()),
             "sweep_s": round(batched, 3), "per_user_loop_s": round(looped, 3),
             "speedup": round(looped / batched, 1)}

@@ -44,13 +44,11 @@ def slider_figure(draw: Callable[..., None], **controls: W.ValueWidget) -> W.Wid
     Returns:
         The widget (displayed when it is the cell's last value); None while grading.
     """
-    if grading():
-        draw(**{name: control.value for name, control in controls.items()})
-        plt.show()
-        return None
-
     def redraw(**values):
         draw(**values)
         plt.show()
 
+    if grading():
+        redraw(**{name: control.value for name, control in controls.items()})
+        return None
     return W.interactive(redraw, **controls)
