@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 setup: $(STAMP)
 
 lab: $(STAMP)
-	@$(PY) -m course.lab --port $(PORT)
+	@$(PY) -m course.tooling.lab --port $(PORT)
 
 # the browser test needs Debian's chromium: installed here when missing (apt-get)
 test: $(STAMP)
@@ -37,8 +37,8 @@ bench: $(STAMP)
 # Binder terms: peak memory per lesson in one never-restarted kernel (offline, one CPU),
 # then the size of environment.yml's packages once installed
 binder-check: $(STAMP)
-	@$(PY) -m course.binder memory
-	@$(PY) -m course.binder envsize
+	@$(PY) -m course.tooling.binder memory
+	@$(PY) -m course.tooling.binder envsize
 
 # autograde a class: make grade ASSIGNMENT=00_orientation SUBMISSIONS=path/to/dir-or.zip [WORKERS=2]
 WORKERS ?= 2

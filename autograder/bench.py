@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _env() -> dict[str, str]:
-    from course.bench import one_thread_env  # the lessons' own budget conditions
+    from course.tooling.bench import one_thread_env  # the lessons' own budget conditions
 
     env = one_thread_env()
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
@@ -35,7 +35,7 @@ def _env() -> dict[str, str]:
 
 def heaviest(root: Path) -> tuple[str, float]:
     """The finished lesson whose solution takes longest to run under grading conditions."""
-    from course import bench
+    from course.tooling import bench
 
     os.environ["NBGRADER_EXECUTION"] = "autograde"  # lessons shrink heavy work while graded
     try:

@@ -353,4 +353,6 @@ def benchmark(n_held_out: int = 2000, seed: int = 0) -> dict:
     return {"users": int(len(tr.test)), "conditions": len(result["buckets"]) + 2,
             "profiles_per_user": sum(len(_draws(o, 1)) for o in result["owners"].values()),
             "sweep_s": round(batched, 3), "per_user_loop_s": round(looped, 3),
-            "speedup": round(looped / batched, 1)}
+            "speedup": round(looped / batched, 1),
+            "summary": f"batched {batched:.2f} s, per-user loop {looped:.2f} s "
+                       f"({looped / batched:.1f}x) on {len(tr.test)} users"}

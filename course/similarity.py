@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["cosine_similarity_matrix", "nearest_neighbour"]
+__all__ = ["cosine_similarity_matrix", "nearest_neighbour", "reproduce"]
 
 
 def _as_matrix(X, name: str = "X") -> np.ndarray:
@@ -44,3 +44,22 @@ def nearest_neighbour(S) -> np.ndarray:
     masked = S.copy()
     np.fill_diagonal(masked, -np.inf)
     return masked.argmax(axis=1)
+
+
+def reproduce(seed: int = 0, n_users: int = 300) -> dict:
+    """Lesson 00: each user's nearest neighbour by topic usage, and whether it is a neighbour
+    from the same community (the coarse grouping that topic usage reveals)."""
+    from .world import make_town, topic_usage
+
+    town = make_town(n_users=n_users, n_interactions=60, seed=seed)
+    S = cosine_similarity_matrix(topic_usage(town))
+    nn = nearest_neighbour(S)
+    rows = range(min(10, n_users))
+    return {
+        "users": n_users,
+        "same_community_rate": float((town.community[nn] == town.community).mean()),
+        "mean_nearest_similarity": float(S[range(n_users), nn].mean()),
+        "table": [{"user": i, "nearest": int(nn[i]), "similarity": round(float(S[i, nn[i]]), 4),
+                   "same_community": bool(town.community[i] == town.community[nn[i]])}
+                  for i in rows],
+    }

@@ -1,7 +1,7 @@
 """Binder readiness: the launch URL, the environment, the Jupyter settings, and a student's
 never-restarted kernel running every lesson offline within Binder's 2 GB.
 
-The figures for the report come from ``python -m course.binder memory`` and ``envsize``
+The figures for the report come from ``python -m course.tooling.binder memory`` and ``envsize``
 (``make binder-check``); the test here runs the same one-kernel sequence once, offline.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import urllib.parse
 import yaml
 
 from conftest import READY, ROOT
-from course import binder, lab
+from course.tooling import binder, lab
 
 
 def env_yml() -> dict:

@@ -1,6 +1,6 @@
 """Every lesson in a real browser, the way a student meets it.
 
-JupyterLab is started by the launcher behind ``make lab`` (``python -m course.lab``) on a free
+JupyterLab is started by the launcher behind ``make lab`` (``python -m course.tooling.lab``) on a free
 loopback port, serving a scratch copy of lessons/ (JupyterLab autosaves, and Validate saves,
 so the committed lessons are never touched). Headless Debian chromium, driven by Playwright,
 opens each lesson and:
@@ -38,9 +38,10 @@ import nbformat
 import pytest
 
 from conftest import READY, ROOT, nbgrader_meta
-import course.lab
-from course import binder, lessons
-from course.bench import one_thread_env
+import course.tooling.lab
+from course import lessons
+from course.tooling import binder
+from course.tooling.bench import one_thread_env
 
 CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -100,7 +101,7 @@ def lab(tmp_path_factory) -> Lab:
         shutil.copytree(ROOT / "lessons" / lesson_id, root / lesson_id,
                         ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
         shutil.copy(lessons.solution_path(lesson_id), root / lesson_id / solution_name(lesson_id))
-    port = str(course.lab.free_port())
+    port = str(course.tooling.lab.free_port())
     # JupyterLab keeps workspaces (open tabs) in ~/.jupyter: keep the test's out of there
     # Binder terms: one thread for NumPy/BLAS/torch in every kernel (also keeps a shared CI
     # machine from oversubscribing its cores). First-run terms: no dataset mirror, empty data
@@ -109,7 +110,7 @@ def lab(tmp_path_factory) -> Lab:
     env = binder.offline_env(one_thread_env(), empty)
     env["JUPYTERLAB_WORKSPACES_DIR"] = str(root.parent / f"{root.name}-workspaces")
     env.pop("MPLBACKEND", None)
-    proc = subprocess.Popen([sys.executable, "-m", "course.lab", "--port", port, "--dir", str(root)],
+    proc = subprocess.Popen([sys.executable, "-m", "course.tooling.lab", "--port", port, "--dir", str(root)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True, env=env)
     lines: list[str] = []
@@ -123,7 +124,7 @@ def lab(tmp_path_factory) -> Lab:
         match = re.search(r"(http://127\.0\.0\.1:\d+)/lab\?token=(\w+)", line)
     if match is None:
         proc.kill()
-        pytest.fail("`python -m course.lab` printed no URL:\n" + "".join(lines[-40:]))
+        pytest.fail("`python -m course.tooling.lab` printed no URL:\n" + "".join(lines[-40:]))
     # keep draining the server's output (kept for failures) so it never blocks on a full pipe
     log = root.parent / f"{root.name}-server.log"
     drain = threading.Thread(target=lambda: shutil.copyfileobj(proc.stdout, log.open("w")),

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 import course.similarity
-from course.checks import CheckFailed, check_close, check_equal, check_shape, library_twin_disabled
+from course.checks import (CheckFailed, check_close, check_equal, check_raises, check_shape, checking,
+                           library_twin_disabled, twin)
 
 
 def test_messages_say_expected_seen_and_hint():
@@ -35,3 +36,40 @@ def test_library_twin_is_disabled_then_restored():
         with pytest.raises(CheckFailed, match="reference version"):
             course.similarity.cosine_similarity_matrix(np.ones((2, 2)))
     assert course.similarity.cosine_similarity_matrix is original
+
+
+def _reference(x):
+    """A stand-in twin, defined here so the test does not depend on a lesson's module."""
+    return x + 1
+
+
+def test_a_twin_raises_inside_checking_by_any_name_and_only_there():
+    guarded = twin(_reference)
+    captured = guarded  # a student's `from course.x import f as g` before the test
+    assert captured(1) == 2 and guarded.__name__ == "_reference" and guarded.__doc__ == _reference.__doc__
+    with checking():
+        with pytest.raises(CheckFailed, match="reference version"):
+            captured(1)
+    with checking(f"{__name__}._reference"):
+        with pytest.raises(CheckFailed):
+            captured(1)
+    with checking("course.somewhere_else.other"):
+        assert captured(1) == 2, "only the named twins raise"
+    assert captured(1) == 2, "twins work again after the block"
+
+
+def test_nested_checking_keeps_the_outer_block_in_force():
+    guarded = twin(_reference)
+    with checking():
+        with checking(f"{__name__}._reference"):
+            pass
+        with pytest.raises(CheckFailed):
+            guarded(1)
+
+
+def test_check_raises_names_what_happened_instead():
+    check_raises(lambda: int("x"), ValueError, "int of a word", "-")
+    with pytest.raises(CheckFailed, match="no error"):
+        check_raises(lambda: 1, ValueError, "nothing raised", "h")
+    with pytest.raises(CheckFailed, match="KeyError"):
+        check_raises(lambda: {}["k"], ValueError, "another error", "h")

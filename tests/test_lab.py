@@ -11,12 +11,12 @@ import urllib.request
 import pytest
 
 from conftest import ROOT
-from course.lab import free_port
+from course.tooling.lab import free_port
 
 
 def start_lab(port: int, **popen) -> tuple[subprocess.Popen, list[str], re.Match]:
     """The launcher, and what it printed up to the URL it serves."""
-    proc = subprocess.Popen([sys.executable, "-m", "course.lab", "--port", str(port)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "course.tooling.lab", "--port", str(port)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, **popen)
     lines, url = [], None
     deadline = time.monotonic() + 120

@@ -17,7 +17,7 @@ from course import uncertainty as U
 
 @pytest.fixture(scope="module")
 def result():
-    from course.reproduce import run
+    from course.tooling.reproduce import run
 
     if not os.environ.get("COURSE_DATA_MIRROR"):
         # no mirror: keep this test offline (the real data is tested in test_datasets.py)

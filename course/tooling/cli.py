@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from . import lessons
+from .. import lessons
 
 __all__ = ["main"]
 

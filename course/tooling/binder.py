@@ -1,12 +1,12 @@
 """Binder readiness: memory of a never-restarted kernel, offline runs, the environment's size.
 
-``python -m course.binder memory``  runs every ready lesson's solution notebook top to bottom in
+``python -m course.tooling.binder memory``  runs every ready lesson's solution notebook top to bottom in
     ONE kernel, as a Binder student who never restarts would (one CPU, one thread), and reports
     each lesson's peak resident memory. Binder gives 1-2 GB; the limit checked is 2 GB.
     ``--offline`` (the default; ``--online`` turns it off) also hides the real-data mirror,
     points every data cache at an empty folder and refuses any network connection from the
     kernel, as on a first run without internet.
-``python -m course.binder envsize``  installs environment.yml's package set into a scratch
+``python -m course.tooling.binder envsize``  installs environment.yml's package set into a scratch
     venv (with constraints.txt, so torch is the CPU wheel) and reports its size on disk.
 
 The kernel's peak is read from Linux's ``VmHWM`` (reset per lesson through
@@ -26,7 +26,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import lessons
+from .. import lessons
 from .bench import one_thread_env
 
 __all__ = ["LIMIT_MB", "offline_env", "OFFLINE_PREAMBLE", "run_in_one_kernel", "environment_size",
@@ -280,7 +280,7 @@ def environment_size(keep: bool = False) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m course.binder", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m course.tooling.binder", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
     mem = sub.add_parser("memory", help="peak memory per lesson in one never-restarted kernel")

@@ -12,9 +12,10 @@ import sys
 import time
 from pathlib import Path
 
-from . import lessons
+from .. import lessons
 
-__all__ = ["BUDGET_SECONDS", "BUDGET_MB", "run_notebook", "bench_all", "one_thread_env"]
+__all__ = ["BUDGET_SECONDS", "BUDGET_MB", "run_notebook", "bench_all", "extra_benchmarks",
+           "one_thread_env"]
 
 BUDGET_SECONDS = 60.0
 BUDGET_MB = 1536.0
@@ -48,7 +49,7 @@ def execute(path: Path, timeout: int = 600) -> None:
 def run_notebook(path: Path) -> dict:
     """Run one notebook in a pinned subprocess; return wall time (s) and peak memory (MB)."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "course.bench", "--execute", str(path)],
+    proc = subprocess.Popen([sys.executable, "-m", "course.tooling.bench", "--execute", str(path)],
                             env=one_thread_env(), preexec_fn=_pin_to_one_core,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     output = proc.stdout.read().decode(errors="replace")
@@ -79,29 +80,30 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def sweep_benchmark() -> dict | None:
-    """Lesson 02's batched sweep against a per-user loop, on one thread, when 02 is ready."""
-    if lessons.get("02_near_miss").status != "ready":
-        return None
+def extra_benchmarks() -> dict[str, dict]:
+    """The ready lessons' own benchmarks (named in the syllabus), each on one thread."""
     import torch
-
-    from .nearmiss import benchmark
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
-    return benchmark()
+    out = {}
+    with threadpool_limits(1):
+        for lesson in lessons.SYLLABUS:
+            if lesson.status == "ready":
+                for name, target in lesson.benchmarks.items():
+                    out[name] = lessons.load(target)()
+    return out
 
 
 def main(as_json: bool) -> int:
     rows = bench_all()
-    sweep = sweep_benchmark()
+    extras = extra_benchmarks()
     if as_json:
-        print(json.dumps({"notebooks": rows, "near_miss_sweep": sweep}, indent=2))
+        print(json.dumps({"notebooks": rows, **extras}, indent=2))
     else:
         print(table(rows))
-        if sweep:
-            print(f"\nnear-miss sweep, {sweep['users']} users x {sweep['conditions']} conditions: "
-                  f"batched {sweep['sweep_s']:.2f} s, per-user loop {sweep['per_user_loop_s']:.2f} s "
-                  f"({sweep['speedup']:.1f}x)")
+        for name, result in extras.items():
+            print(f"\n{name}: {result.get('summary') or json.dumps(result)}")
         for r in rows:
             if not r["ok"]:
                 print(f"\n--- {r['notebook']} failed ---\n{r['error']}", file=sys.stderr)

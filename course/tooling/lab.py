@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.request
 
-from .lessons import ROOT
+from ..lessons import ROOT
 
 __all__ = ["free_port", "lab_command", "lab_env", "main", "CONFIG_DIR"]
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     # Set explicitly: a shell that starts us in the background hands us SIGINT ignored.
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    p = argparse.ArgumentParser(prog="python -m course.lab", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m course.tooling.lab", description=__doc__)
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)))
     p.add_argument("--dir", default=str(ROOT / "lessons"), help="folder to open")
     args = p.parse_args(argv)
