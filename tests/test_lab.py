@@ -13,6 +13,8 @@ import pytest
 from conftest import ROOT
 from course.tooling.lab import free_port
 
+pytestmark = pytest.mark.slow  # each test starts a JupyterLab server
+
 
 def start_lab(port: int, **popen) -> tuple[subprocess.Popen, list[str], re.Match]:
     """The launcher, and what it printed up to the URL it serves."""

@@ -4,32 +4,20 @@ These run the same code as ``python -m course reproduce <id> --json``. They asse
 orderings each lesson teaches, with the issues' margins where the default seed clears them by
 a wide margin; the numbers for seeds 0-3 are reported in the closing notes.
 """
-import json
-import subprocess
-import sys
-
 import pytest
 
-from conftest import ROOT
+
+@pytest.fixture
+def profiles(reproduced):
+    return reproduced("01_profiles")
 
 
-def reproduce(lesson_id):
-    proc = subprocess.run([sys.executable, "-m", "course", "reproduce", lesson_id, "--json"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+@pytest.fixture
+def near_miss(reproduced):
+    return reproduced("02_near_miss")
 
 
-@pytest.fixture(scope="module")
-def profiles():
-    return reproduce("01_profiles")
-
-
-@pytest.fixture(scope="module")
-def near_miss():
-    return reproduce("02_near_miss")
-
-
+@pytest.mark.lesson("01_profiles")
 def test_profiles_outputs_personalize_and_inputs_do_not(profiles):
     s = profiles["profile_source"]
     assert set(s) == {"none", "inputs", "outputs", "both"} and profiles["seed"] == 0
@@ -38,6 +26,7 @@ def test_profiles_outputs_personalize_and_inputs_do_not(profiles):
     assert abs(s["inputs"] - s["none"]) <= 0.02, f"inputs {s['inputs']:.3f} vs none {s['none']:.3f}"
 
 
+@pytest.mark.lesson("01_profiles")
 def test_profiles_budget_curve_shape(profiles):
     c = profiles["budget_curve"]
     assert len(c["k"]) == len(c["outputs"]) == len(c["both"])
@@ -45,6 +34,7 @@ def test_profiles_budget_curve_shape(profiles):
     assert c["outputs"][-1] >= max(c["outputs"]) - 0.01, f"outputs should keep rising: {c['outputs']}"
 
 
+@pytest.mark.lesson("01_profiles")
 def test_profiles_memory_orderings(profiles):
     m, still = profiles["memory"], profiles["memory_no_drift"]
     assert m["semantic_summary"] - m["episodic_recent"] >= 0.01, f"summary vs recent under drift: {m}"
@@ -52,6 +42,7 @@ def test_profiles_memory_orderings(profiles):
     assert still["episodic_similar"] >= still["episodic_recent"] - 0.01, f"no drift: {still}"
 
 
+@pytest.mark.lesson("02_near_miss")
 def test_near_miss_valley(near_miss):
     r = near_miss
     assert r["buckets"][:2] == ["self", "1"] and r["seed"] == 0
@@ -65,6 +56,7 @@ def test_near_miss_valley(near_miss):
     assert acc[-1] > acc[1], f"least similar {acc[-1]:.3f} should recover above rank 1 {acc[1]:.3f}"
 
 
+@pytest.mark.lesson("02_near_miss")
 def test_near_miss_counterfactuals_remove_the_valley(near_miss):
     cf = near_miss["counterfactuals"]
     out = cf["similarity_on_outputs"]

@@ -2,8 +2,6 @@
 twist, the acceptance criteria of the headline experiment, and exercise/twin agreement."""
 from __future__ import annotations
 
-import os
-
 import nbformat
 import numpy as np
 import pytest
@@ -15,21 +13,12 @@ from course import uncertainty as U
 
 # --- the headline experiment ---------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def result():
-    from course.tooling.reproduce import run
-
-    if not os.environ.get("COURSE_DATA_MIRROR"):
-        # no mirror: keep this test offline (the real data is tested in test_datasets.py)
-        original = U.persona_statements_or_skip
-        U.persona_statements_or_skip = lambda seed=0: {"skipped": "COURSE_DATA_MIRROR unset"}
-        try:
-            return run("03_abstention", seed=0)
-        finally:
-            U.persona_statements_or_skip = original
-    return run("03_abstention", seed=0)
+@pytest.fixture
+def result(reproduced):
+    return reproduced("03_abstention")
 
 
+@pytest.mark.lesson("03_abstention")
 def test_result_has_the_documented_keys(result):
     import json
 
@@ -45,6 +34,7 @@ def test_result_has_the_documented_keys(result):
         assert set(result["near_miss"][row]) == {"accuracy", "mean_certainty", "abstain_rate"}
 
 
+@pytest.mark.lesson("03_abstention")
 def test_full_and_sparse_personas(result):
     full, sweep = result["full_persona"], result["sparsity"]
     assert 0.60 <= full["accuracy"] <= 0.85, f"full-persona accuracy {full['accuracy']:.3f}"
@@ -57,6 +47,7 @@ def test_full_and_sparse_personas(result):
     assert sweep["accuracy"][-1] > sparsest + 0.1, "accuracy should rise with the persona"
 
 
+@pytest.mark.lesson("03_abstention")
 def test_overconfident_judge_and_its_calibration(result):
     before, after = result["overconfident"]["before"], result["overconfident"]["after_calibration"]
     assert before["high_certainty_coverage"] >= 0.60, (
@@ -67,6 +58,7 @@ def test_overconfident_judge_and_its_calibration(result):
     assert gain >= 0.08, f"after calibration the high-certainty gain is only {gain:.3f}"
 
 
+@pytest.mark.lesson("03_abstention")
 def test_near_miss_defeats_certainty_and_the_identity_check_restores_it(result):
     m = result["near_miss"]
     true, swapped = m["true"], m["swapped"]
@@ -84,6 +76,7 @@ def test_near_miss_defeats_certainty_and_the_identity_check_restores_it(result):
         "of true personas")
 
 
+@pytest.mark.lesson("03_abstention")
 def test_real_data_is_reported_or_skipped_with_a_reason(result):
     real = result["real_data"]
     if "skipped" in real:
