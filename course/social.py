@@ -36,8 +36,11 @@ from .metrics import paired_bootstrap_gap
 from .world import TownConfig, make_town
 from .world.social import INFLUENCED, OWN, TEST, SocialConfig, SocialTown, make_social
 
-__all__ = ["Fit", "fit_spf", "social_rate", "split_click", "ncrr", "ndcg", "rank_scores",
-           "explain", "popularity_scores", "candidates_mask", "MODELS"]
+__all__ = ["Fit", "fit_spf", "social_rate", "expected_log", "split_click", "ncrr", "ndcg",
+           "rank_scores", "explain", "popularity_scores", "candidates_mask", "MODELS", "LESSON",
+           "TAU_PRIORS", "PULLS", "N_FACTORS", "METHODS", "social_town", "fit_method",
+           "Comparison", "method_scores", "compare", "PAPER_NCRR", "REFERENCE_FILMTRUST",
+           "evaluate_data", "filmtrust_or_skip", "reproduce", "benchmark", "influence_grid"]
 
 MODELS = ("spf", "pf", "social_only")
 
@@ -227,7 +230,7 @@ class Fit:
         users = np.arange(self.theta.shape[0]) if users is None else np.asarray(users)
         out = self.factor_rate(users)
         if self.tau.nnz:
-            out += (self.tau[users] @ self.train).toarray()
+            out += social_rate(self.tau[users], self.train)
         return out
 
 
@@ -314,14 +317,19 @@ def _prepare(train: sp.csr_matrix, network: sp.spmatrix | None,
                     total[edge_v], val)
 
 
-def _elog(shape, rate):
-    """E[log x] for x ~ Gamma(shape, rate), entry by entry."""
+@twin
+def expected_log(shape: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    """E[log x] for x ~ Gamma(shape, rate), entry by entry: ``digamma(shape) - log(rate)``.
+
+    Both arrays have one shape (e.g. (U, K)); every entry has its own rate. (The reference
+    code subtracts a single element's log-rate from a whole column, a defect.)
+    """
     return digamma(shape) - np.log(rate)
 
 
 def _gamma_bound(a0, b0, shape, rate) -> float:
     """Sum of E_q[log p(x)] - E_q[log q(x)] for Gamma(a0, b0) priors and Gamma(shape, rate)."""
-    elog, mean = _elog(shape, rate), shape / rate
+    elog, mean = expected_log(shape, rate), shape / rate
     prior = a0 * np.log(b0) - gammaln(a0) + (a0 - 1) * elog - b0 * mean
     entropy = -(shape * np.log(rate) - gammaln(shape) + (shape - 1) * elog - shape)
     return float(np.sum(prior + entropy))
@@ -348,12 +356,12 @@ def _split_weights(prob: _Problem, s: _State, factors: bool):
     norm = np.zeros(prob.rows.size)
     et = eb = None
     if factors:
-        et, eb = np.exp(_elog(s.shape_t, s.rate_t)), np.exp(_elog(s.shape_b, s.rate_b))
+        et, eb = np.exp(expected_log(s.shape_t, s.rate_t)), np.exp(expected_log(s.shape_b, s.rate_b))
         # single precision for the per-click gather, the costliest step (a normaliser only)
         f32 = np.float32
         norm = np.einsum("nk,nk->n", et.astype(f32).take(prob.rows, axis=0),
                          eb.astype(f32).take(prob.cols, axis=0)).astype(float)
-    w = prob.trip_r * np.exp(_elog(s.shape_tau, s.rate_tau))[prob.trip_edge]
+    w = prob.trip_r * np.exp(expected_log(s.shape_tau, s.rate_tau))[prob.trip_edge]
     norm += np.bincount(prob.trip_click, w, minlength=prob.rows.size)
     return et, eb, w, norm
 
@@ -740,3 +748,32 @@ def benchmark(users=(2000, 20000), iterations: int = 10, seed: int = 0) -> dict:
                         f"{first['users']:,} users x {LESSON.n_items:,} items "
                         f"({first['train_clicks']:,} training clicks), "
                         f"{last['seconds_per_iteration'] * 1000:.0f} ms on {last['users']:,} users")}
+
+
+#: the heat-map's axes, and the smaller towns it fits (1,000 users, 500 items) to stay quick
+GRID_INFLUENCE = (0.0, 0.01, 0.02)
+GRID_HOMOPHILY = (0.0, 0.5, 1.0)
+GRID_TOWN = {"n_users": 1000, "n_items": 500}
+
+
+def influence_grid(seed: int = 0, influences=GRID_INFLUENCE, homophilies=GRID_HOMOPHILY,
+                   town=None, progress: bool = True) -> dict:
+    """PF, SPF and the look-alike on one town per (influence, homophily) cell.
+
+    Returns:
+        ``{"influence": [...], "homophily": [...], "cells": {(i, j): cell}}`` where each cell
+        holds ``"ncrr"`` (method -> per-user (n,)), ``"tau"`` (SPF's learned tau on the ties)
+        and ``"strength"`` (the true influence strengths on the same ties).
+    """
+    town = town or GRID_TOWN
+    n_users, overrides = town["n_users"], {k: v for k, v in town.items() if k != "n_users"}
+    cells = {}
+    pairs = [(i, j) for i in range(len(influences)) for j in range(len(homophilies))]
+    for i, j in tqdm(pairs, desc="towns", disable=not progress, leave=False):
+        st = social_town(seed, n_users=n_users, influence=influences[i],
+                         homophily=homophilies[j], **overrides)
+        c = compare(st, ("spf", "pf", "lookalike"), random_state=seed)
+        tau = c.fits["spf"].tau.tocoo()
+        cells[(i, j)] = {"ncrr": c.ncrr, "tau": tau.data,
+                         "strength": np.asarray(st.strength[tau.row, tau.col]).ravel()}
+    return {"influence": list(influences), "homophily": list(homophilies), "cells": cells}

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from .world.social import TEST, TRAIN, VALIDATION, SocialTown, split_clicks
 
 __all__ = ["SocialData", "FILES", "read_folder", "write_folder", "from_town",
-           "load_filmtrust", "reference_candidates"]
+           "load_filmtrust", "reference_candidates", "export_town", "fit_folder"]
 
 FILES = ("train.tsv", "validation.tsv", "test.tsv", "network.tsv")
 
@@ -202,3 +202,55 @@ def load_filmtrust(seed: int = 0, threshold: float = 3.5,
     network.sum_duplicates()
     network.data[:] = 1.0
     return SocialData(*parts, network, user_ids, item_ids)
+
+
+def export_town(seed: int, folder: str | Path) -> Path:
+    """Write the lesson's town (``course.social.social_town(seed)``) in the authors' layout."""
+    from .social import social_town
+
+    return write_folder(from_town(social_town(seed)), folder)
+
+
+def fit_folder(folder: str | Path, model: str = "spf", n_factors: int = 10,
+               iterations: int | None = None, seed: int = 0, progress: bool = False) -> dict:
+    """Fit ``model`` on a folder in the authors' layout and score it as their evaluation does.
+
+    "spf" is the lesson's procedure: PF first, then SPF warm-started from it with each tau
+    prior of ``course.social.TAU_PRIORS``, the best on validation kept. ``iterations`` fixes
+    the number of iterations of every fit (default: until convergence).
+
+    Returns:
+        JSON-ready: the data's counts, NCRR and NDCG on ``test.tsv`` (the reference's
+        candidate set), and the fit's iterations and seconds per iteration.
+    """
+    import time
+
+    from . import social
+
+    if model not in social.MODELS:
+        raise ValueError(f"model must be one of {', '.join(social.MODELS)}, got {model!r}")
+    data = read_folder(folder)
+    if data.train.nnz == 0:
+        raise ValueError(f"{Path(folder) / FILES[0]}: no training clicks")
+    start = time.perf_counter()
+    common = dict(n_factors=n_factors, fixed_iter=iterations, random_state=seed, progress=progress)
+    args = (data.train, data.network, data.validation)
+    if model == "spf":
+        pf = social.fit_spf(*args, model="pf", **common)
+        fits = [social.fit_spf(*args, model="spf", a_tau=a, b_tau=b, init=pf, **common)
+                for a, b in social.TAU_PRIORS]
+        fit = max(fits, key=lambda f: f.validation_ll[-1])
+    else:
+        fit = social.fit_spf(*args, model=model, **common)
+    seconds = time.perf_counter() - start
+    relevant, candidates = reference_candidates(data)
+    users = relevant.any(axis=1)
+    scores = fit.scores()
+    return {"folder": str(folder), "model": model, **data.describe(),
+            "test_users": int(users.sum()), "K": n_factors,
+            "ncrr": round(float(social.ncrr(scores, relevant, candidates)[users].mean()), 4),
+            "ndcg": round(float(social.ndcg(scores, relevant, candidates)[users].mean()), 4),
+            "iterations": fit.iterations,
+            "seconds_per_iteration": round(fit.seconds_per_iteration, 4),
+            "seconds_total": round(seconds, 2),
+            **({"tau_prior": list(fit.tau_prior)} if model != "pf" else {})}
