@@ -28,7 +28,6 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import digamma, gammaln
-from scipy.stats import rankdata
 from tqdm.auto import tqdm
 
 from .checks import twin
@@ -37,7 +36,7 @@ from .world import TownConfig, make_town
 from .world.social import INFLUENCED, OWN, TEST, SocialConfig, SocialTown, make_social
 
 __all__ = ["Fit", "fit_spf", "social_rate", "expected_log", "split_click", "ncrr", "ndcg",
-           "rank_scores", "explain", "popularity_scores", "candidates_mask", "MODELS", "LESSON",
+           "rank_scores", "Positions", "explain", "popularity_scores", "candidates_mask", "MODELS", "LESSON",
            "TAU_PRIORS", "PULLS", "N_FACTORS", "METHODS", "social_town", "fit_method",
            "Comparison", "method_scores", "compare", "PAPER_NCRR", "REFERENCE_FILMTRUST",
            "evaluate_data", "filmtrust_or_skip", "reproduce", "benchmark", "influence_grid"]
@@ -86,6 +85,82 @@ def split_click(elog_theta: np.ndarray, elog_beta: np.ndarray, elog_tau: np.ndar
     return phi / phi.sum()
 
 
+@dataclass
+class Positions:
+    """Where each relevant item sits among its user's candidates, ties included.
+
+    Attributes:
+        n_users, n_items: the (U, I) shape ranked.
+        users, items: (n,) the relevant entries, grouped by user.
+        values: (n,) their scores.
+        above: (n,) how many candidates score strictly higher.
+        tied: (n,) how many candidates score the same, the entry itself included; the entry
+            takes each rank above + 1 .. above + tied with equal probability.
+    """
+
+    n_users: int
+    n_items: int
+    users: np.ndarray
+    items: np.ndarray
+    values: np.ndarray
+    above: np.ndarray
+    tied: np.ndarray
+
+    @classmethod
+    def of(cls, scores, relevant, candidates, block: int = 4096) -> "Positions":
+        """Count, for every relevant entry, the candidates above it and tied with it."""
+        scores, relevant, candidates = (np.asarray(scores, float), np.asarray(relevant, bool),
+                                        np.asarray(candidates, bool))
+        if not scores.shape == relevant.shape == candidates.shape or scores.ndim != 2:
+            raise ValueError(f"scores, relevant and candidates must share one (U, I) shape, "
+                             f"got {scores.shape}, {relevant.shape}, {candidates.shape}")
+        if (relevant & ~candidates).any():
+            raise ValueError("every relevant item must be a candidate")
+        if not np.isfinite(scores[candidates]).all():
+            raise ValueError("scores of candidates must be finite")
+        masked = np.where(candidates, scores, -np.inf)  # non-candidates rank below everything
+        users, items = np.nonzero(relevant)
+        values = masked[users, items]
+        above, tied = np.empty(users.size, np.int64), np.empty(users.size, np.int64)
+        for start in range(0, users.size, block):  # blocks of entries bound the memory
+            part = slice(start, start + block)
+            rows, mine = masked[users[part]], values[part, None]
+            above[part] = (rows > mine).sum(axis=1)
+            tied[part] = (rows == mine).sum(axis=1)
+        return cls(scores.shape[0], scores.shape[1], users, items, values, above, tied)
+
+    def gain(self, kind: str = "reciprocal") -> np.ndarray:
+        """(U,) normalized cumulative gain per user, NaN for users without entries: NCRR for
+        ``"reciprocal"`` (1 / rank), NDCG for ``"log"`` (1 / log2(rank + 1))."""
+        if kind not in ("reciprocal", "log"):
+            raise ValueError(f"kind must be 'reciprocal' or 'log', got {kind!r}")
+        ranks = np.arange(1, self.n_items + 1, dtype=float)
+        per_rank = 1.0 / ranks if kind == "reciprocal" else 1.0 / np.log2(ranks + 1)
+        table = np.concatenate([[0.0], np.cumsum(per_rank)])  # table[n]: ranks 1..n together
+        mean_gain = (table[self.above + self.tied] - table[self.above]) / self.tied
+        got = np.bincount(self.users, mean_gain, minlength=self.n_users)
+        n = np.bincount(self.users, minlength=self.n_users)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, got / table[n], np.nan)
+
+    def without(self, drop: np.ndarray) -> "Positions":
+        """The positions of the other entries once the entries where ``drop`` (n,) is True
+        leave the candidates (compared within each user, on a (U, m, m) grid)."""
+        drop = np.asarray(drop, bool)
+        counts = np.bincount(self.users, minlength=self.n_users)
+        slot = np.arange(self.users.size) - (np.cumsum(counts) - counts)[self.users]
+        m = int(counts.max(initial=1))
+        value = np.full((self.n_users, m), np.nan)
+        value[self.users, slot] = np.where(drop, self.values, np.nan)  # only dropped entries
+        mine = self.values[:, None]
+        higher = (value[self.users] > mine).sum(axis=1)
+        same = (value[self.users] == mine).sum(axis=1)
+        keep = ~drop
+        return Positions(self.n_users, self.n_items, self.users[keep], self.items[keep],
+                         self.values[keep], self.above[keep] - higher[keep],
+                         self.tied[keep] - same[keep])
+
+
 def rank_scores(scores: np.ndarray, relevant: np.ndarray, candidates: np.ndarray,
                 gain: str = "reciprocal") -> np.ndarray:
     """Per-user normalized cumulative gain of the relevant items' ranks among the candidates.
@@ -101,32 +176,7 @@ def rank_scores(scores: np.ndarray, relevant: np.ndarray, candidates: np.ndarray
         evenly (the mean gain over the tied positions: the expectation over random
         tie-breaks), so ties never favour a method.
     """
-    scores, relevant, candidates = (np.asarray(scores, float), np.asarray(relevant, bool),
-                                    np.asarray(candidates, bool))
-    if not scores.shape == relevant.shape == candidates.shape or scores.ndim != 2:
-        raise ValueError(f"scores, relevant and candidates must share one (U, I) shape, got "
-                         f"{scores.shape}, {relevant.shape}, {candidates.shape}")
-    if (relevant & ~candidates).any():
-        raise ValueError("every relevant item must be a candidate")
-    if not np.isfinite(scores[candidates]).all():
-        raise ValueError("scores of candidates must be finite")
-    if gain not in ("reciprocal", "log"):
-        raise ValueError(f"gain must be 'reciprocal' or 'log', got {gain!r}")
-    ranks = np.arange(1, scores.shape[1] + 1, dtype=float)
-    per_rank = 1.0 / ranks if gain == "reciprocal" else 1.0 / np.log2(ranks + 1)
-    table = np.concatenate([[0.0], np.cumsum(per_rank)])  # table[n] = gain of ranks 1..n
-    masked = np.where(candidates, scores, -np.inf)
-    users, items = np.nonzero(relevant)
-    got = np.zeros(scores.shape[0])
-    for chunk in np.array_split(np.arange(users.size), max(1, users.size // 4096)):
-        rows, mine = masked[users[chunk]], masked[users[chunk], items[chunk]][:, None]
-        r_min = (rows > mine).sum(axis=1) + 1           # ranks the tie could take: r_min..r_max
-        r_max = r_min + (rows == mine).sum(axis=1) - 1
-        mean_gain = (table[r_max] - table[r_min - 1]) / (r_max - r_min + 1)
-        got += np.bincount(users[chunk], mean_gain, minlength=scores.shape[0])
-    n = relevant.sum(axis=1)
-    with np.errstate(invalid="ignore"):
-        return np.where(n > 0, got / table[n], np.nan)
+    return Positions.of(scores, relevant, candidates).gain(gain)
 
 
 @twin
@@ -174,6 +224,7 @@ def explain(tau: sp.spmatrix, clicks: sp.spmatrix, factor_rate: np.ndarray,
     users, items = np.asarray(users), np.asarray(items)
     shares = tau[users].multiply(clicks[:, items].T.tocsr()).tocsr()  # (n, U), one row per pair
     shares.eliminate_zeros()
+    shares.sort_indices()  # so that argmax breaks ties by the lowest friend id
     best = np.full(users.size, -1)
     top = np.zeros(users.size)
     has = np.diff(shares.indptr) > 0
@@ -370,7 +421,7 @@ def fit_spf(train: sp.spmatrix, network: sp.spmatrix | None = None,
             validation: sp.spmatrix | None = None, *, model: str = "spf", n_factors: int = 10,
             pull: float = 0.0, a_theta: float = 0.3, b_theta: float = 0.3, a_beta: float = 0.3,
             b_beta: float = 0.3, a_tau: float = 2.0, b_tau: float = 5.0,
-            max_iter: int = 300, min_iter: int = 30, tol: float = 1e-5,
+            max_iter: int = 300, min_iter: int = 30, tol: float = 1e-4,
             fixed_iter: int | None = None, track_elbo: bool = False, random_state: int = 0,
             init: Fit | None = None, progress: bool = True) -> Fit:
     """Fit SPF (or PF, social-only, the look-alike) by coordinate-ascent variational inference.
@@ -534,6 +585,8 @@ TAU_PRIORS = ((2.0, 5.0), (0.5, 5.0), (0.1, 1.0))
 #: look-alike strengths chosen from by validation log-likelihood
 PULLS = (1.0, 3.0)
 N_FACTORS = 10
+#: fewest iterations of a fit that starts from PF's (it starts near its optimum)
+WARM_MIN_ITER = 10
 METHODS = ("spf", "pf", "social_only", "lookalike", "popularity", "oracle")
 
 
@@ -544,30 +597,47 @@ def social_town(seed: int = 0, n_users: int = 2000, **overrides) -> SocialTown:
     return make_social(town, replace(LESSON, seed=seed, **overrides))
 
 
-def fit_method(method: str, train, network, validation, *, pf: Fit | None = None,
-               random_state: int = 0, progress: bool = False) -> Fit:
-    """Fit one of "pf", "social_only", "spf" or "lookalike".
+def fit_method(method: str, train, network, validation, *, start: Fit | None = None,
+               random_state: int = 0, progress: bool = False, **kwargs) -> Fit:
+    """Fit one of "pf", "spf", "lookalike" or "social_only" the lesson's way.
 
-    "spf" tries every tau prior in ``TAU_PRIORS`` and "lookalike" every strength in
-    ``PULLS``, each warm-started from the PF fit ``pf`` (so all three share their factors'
-    starting point), and keeps the one with the best validation log-likelihood; the others
-    are kept in the winner's ``tried`` list.
+    PF, SPF and the look-alike all continue from the same PF fit ``start`` (fitted from a
+    random start when not given) with the same stopping rule, so that none of them gets more
+    training than the others. "spf" tries every tau prior in ``TAU_PRIORS`` and "lookalike"
+    every strength in ``PULLS``; the best validation log-likelihood wins, and the candidates
+    are kept in its ``tried`` list. ``kwargs`` go to :func:`fit_spf` (e.g. ``fixed_iter``).
     """
-    common = dict(n_factors=N_FACTORS, random_state=random_state, progress=progress)
-    if method in ("pf", "social_only"):
+    common = {"n_factors": N_FACTORS, "random_state": random_state, "progress": progress,
+              **kwargs}
+    if method == "social_only":
         return fit_spf(train, network, validation, model=method, **common)
-    if method not in ("spf", "lookalike"):
+    if method not in ("pf", "spf", "lookalike"):
         raise ValueError(f"method must be spf, pf, social_only or lookalike, got {method!r}")
-    pf = pf or fit_spf(train, network, validation, model="pf", **common)
-    if method == "spf":
-        fits = [fit_spf(train, network, validation, model="spf", a_tau=a, b_tau=b, init=pf,
-                        **common) for a, b in TAU_PRIORS]
+    start = start or fit_spf(train, network, validation, model="pf", **common)
+    warm = dict(common, init=start, min_iter=WARM_MIN_ITER)
+    if method == "pf":
+        fits = [fit_spf(train, network, validation, model="pf", **warm)]
+    elif method == "spf":
+        fits = [fit_spf(train, network, validation, model="spf", a_tau=a, b_tau=b, **warm)
+                for a, b in TAU_PRIORS]
     else:
-        fits = [fit_spf(train, network, validation, model="pf", pull=p, init=pf, **common)
-                for p in PULLS]
+        fits = [fit_spf(train, network, validation, model="pf", pull=p, **warm) for p in PULLS]
     best = max(fits, key=lambda f: f.validation_ll[-1])
     best.tried = fits
     return best
+
+
+def _fit_all(methods, train, network, validation, random_state: int, progress: bool,
+             **kwargs) -> dict:
+    """The fitted models among ``methods`` (popularity and the oracle are not fitted), the
+    factor models continuing from one shared PF start."""
+    learned = [m for m in methods if m in ("pf", "spf", "lookalike", "social_only")]
+    start = None
+    if set(learned) - {"social_only"}:
+        start = fit_spf(train, network, validation, model="pf", random_state=random_state,
+                        progress=progress, **{"n_factors": N_FACTORS, **kwargs})
+    return {m: fit_method(m, train, network, validation, start=start, random_state=random_state,
+                          progress=progress, **kwargs) for m in learned}
 
 
 @dataclass
@@ -598,21 +668,15 @@ class Comparison:
 
 def method_scores(st: SocialTown, methods=METHODS, random_state: int = 0,
                   progress: bool = False) -> tuple[dict, dict]:
-    """(scores, fits): (U, I) scores of each method on a town, and the fitted models (PF is
-    fitted whenever SPF or the look-alike is asked for: they start from it)."""
-    scores, fits = {}, {}
-    args = (st.train, st.network, st.validation)
-    if {"pf", "spf", "lookalike"} & set(methods):
-        fits["pf"] = fit_method("pf", *args, random_state=random_state, progress=progress)
+    """(scores, fits): (U, I) scores of each method on a town, and the fitted models."""
+    fits = _fit_all(methods, st.train, st.network, st.validation, random_state, progress)
+    scores = {}
     for m in methods:
         if m == "popularity":
             scores[m] = np.broadcast_to(popularity_scores(st.train), (st.n_users, st.n_items))
         elif m == "oracle":
             scores[m] = st.oracle_scores()
         else:
-            if m not in fits:
-                fits[m] = fit_method(m, *args, pf=fits.get("pf"), random_state=random_state,
-                                     progress=progress)
             scores[m] = fits[m].scores()
     return scores, fits
 
@@ -625,17 +689,18 @@ def compare(st: SocialTown, methods=METHODS, random_state: int = 0,
     candidates = candidates_mask(st.train + st.validation)
     test = st.test.toarray() > 0
     users = np.flatnonzero(test.any(axis=1))
+    influenced = st.clicks(TEST, INFLUENCED).toarray() > 0
     ncrr_, ndcg_ = {}, {}
+    by_origin = {"influenced": {}, "own_taste": {}}
     for m, s in scores.items():
-        ncrr_[m] = ncrr(s, test, candidates)[users]
-        ndcg_[m] = ndcg(s, test, candidates)[users]
-    by_origin = {}
-    for name, origin in (("influenced", INFLUENCED), ("own_taste", OWN)):
-        mine = st.clicks(TEST, origin).toarray() > 0
-        keep = mine.any(axis=1)
-        if keep.any():
-            others = candidates & ~(test & ~mine)
-            by_origin[name] = {m: ncrr(s, mine, others)[keep] for m, s in scores.items()}
+        pos = Positions.of(s, test, candidates)
+        ncrr_[m], ndcg_[m] = pos.gain("reciprocal")[users], pos.gain("log")[users]
+        caused = influenced[pos.users, pos.items]
+        for name, drop in (("influenced", ~caused), ("own_taste", caused)):
+            if not drop.all():
+                value = pos.without(drop).gain("reciprocal")
+                by_origin[name][m] = value[~np.isnan(value)]
+    by_origin = {name: d for name, d in by_origin.items() if d}
     return Comparison(users, ncrr_, ndcg_, by_origin, fits)
 
 
@@ -644,9 +709,12 @@ def summary(c: Comparison, methods) -> dict:
     return {m: round(c.mean(m), 4) for m in methods}
 
 
-#: NCRR bars of Chaney et al. (2015, Fig. 3) read off the chart (+-0.001)
-PAPER_NCRR = {"Ciao": {"spf": 0.040, "social_only": 0.036, "pf": 0.022, "popularity": 0.026},
-              "Epinions": {"spf": 0.062, "social_only": 0.058, "pf": 0.021, "popularity": 0.005}}
+#: NCRR bars of Chaney et al. (2015) read off the paper's chart (+-0.001); "lookalike" is the
+#: best of their similarity-based social baselines (SocialMF, TrustMF, RSTE, ...)
+PAPER_NCRR = {"Ciao": {"spf": 0.040, "social_only": 0.036, "pf": 0.022, "popularity": 0.026,
+                       "lookalike": 0.016},
+              "Epinions": {"spf": 0.062, "social_only": 0.058, "pf": 0.021, "popularity": 0.005,
+                           "lookalike": 0.014}}
 #: the authors' C++ code (ajbc/spf@a2f9712) on FilmTrust, run by the course's lead: ratings >=
 #: 3.5 as clicks, 89/10/1 split, K = 10, 30 iterations; popularity ranked by exact counts
 REFERENCE_FILMTRUST = {"spf": 0.242, "pf": 0.242, "social_only": 0.064, "popularity": 0.248}
@@ -665,18 +733,11 @@ def evaluate_data(data, methods=FILMTRUST_METHODS, random_state: int = 0,
 
     relevant, candidates = reference_candidates(data)
     users = np.flatnonzero(relevant.any(axis=1))
-    fits, ncrr_ = {}, {}
-    args = (data.train, data.network, data.validation)
-    if {"pf", "spf", "lookalike"} & set(methods):
-        fits["pf"] = fit_method("pf", *args, random_state=random_state, progress=progress)
+    fits = _fit_all(methods, data.train, data.network, data.validation, random_state, progress)
+    ncrr_ = {}
     for m in methods:
-        if m == "popularity":
-            scores = np.broadcast_to(popularity_scores(data.train), data.shape)
-        else:
-            if m not in fits:
-                fits[m] = fit_method(m, *args, pf=fits.get("pf"), random_state=random_state,
-                                     progress=progress)
-            scores = fits[m].scores()
+        scores = (np.broadcast_to(popularity_scores(data.train), data.shape)
+                  if m == "popularity" else fits[m].scores())
         ncrr_[m] = ncrr(scores, relevant, candidates)[users]
     return {"users": users, "ncrr": ncrr_, "fits": fits}
 
@@ -710,9 +771,8 @@ def reproduce(seed: int = 0, progress: bool = False) -> dict:
     from, the two conditions that remove it, and FilmTrust."""
     st = social_town(seed)
     main = compare(st, random_state=seed, progress=progress)
-    none = compare(social_town(seed, influence=0), ("spf", "pf"), seed, progress)
-    alike = compare(social_town(seed, influence=0, homophily=1), ("spf", "lookalike"), seed,
-                    progress)
+    none = compare(social_town(seed, influence=0.0), GRID_METHODS, seed, progress)
+    alike = compare(social_town(seed, influence=0.0, homophily=1.0), GRID_METHODS, seed, progress)
     return {
         "ncrr": summary(main, METHODS),
         "ndcg": {m: round(main.mean(m, "ndcg"), 4) for m in METHODS},
@@ -750,30 +810,36 @@ def benchmark(users=(2000, 20000), iterations: int = 10, seed: int = 0) -> dict:
                         f"{last['seconds_per_iteration'] * 1000:.0f} ms on {last['users']:,} users")}
 
 
-#: the heat-map's axes, and the smaller towns it fits (1,000 users, 500 items) to stay quick
+#: the heat-map's axes: influence strength x homophily, each cell a lesson-sized town
 GRID_INFLUENCE = (0.0, 0.01, 0.02)
-GRID_HOMOPHILY = (0.0, 0.5, 1.0)
-GRID_TOWN = {"n_users": 1000, "n_items": 500}
+GRID_HOMOPHILY = (0.0, 1.0)
+GRID_METHODS = ("spf", "pf", "lookalike")
 
 
 def influence_grid(seed: int = 0, influences=GRID_INFLUENCE, homophilies=GRID_HOMOPHILY,
-                   town=None, progress: bool = True) -> dict:
-    """PF, SPF and the look-alike on one town per (influence, homophily) cell.
+                   done: dict | None = None, progress: bool = True) -> dict:
+    """PF, SPF and the look-alike on the lesson's town for every (influence, homophily).
+
+    Args:
+        done: ``{(influence, homophily): (town, comparison)}`` already computed (e.g. the
+            lesson's main town), reused instead of fitted again.
 
     Returns:
-        ``{"influence": [...], "homophily": [...], "cells": {(i, j): cell}}`` where each cell
-        holds ``"ncrr"`` (method -> per-user (n,)), ``"tau"`` (SPF's learned tau on the ties)
-        and ``"strength"`` (the true influence strengths on the same ties).
+        ``{"influence": [...], "homophily": [...], "cells": {(i, j): cell}}``; each cell
+        holds ``"comparison"`` (a :class:`Comparison`), ``"tau"`` (SPF's learned tau on the
+        ties) and ``"strength"`` (the true influence strengths on the same ties).
     """
-    town = town or GRID_TOWN
-    n_users, overrides = town["n_users"], {k: v for k, v in town.items() if k != "n_users"}
+    done = done or {}
     cells = {}
     pairs = [(i, j) for i in range(len(influences)) for j in range(len(homophilies))]
     for i, j in tqdm(pairs, desc="towns", disable=not progress, leave=False):
-        st = social_town(seed, n_users=n_users, influence=influences[i],
-                         homophily=homophilies[j], **overrides)
-        c = compare(st, ("spf", "pf", "lookalike"), random_state=seed)
+        key = (influences[i], homophilies[j])
+        if key in done:
+            st, c = done[key]
+        else:
+            st = social_town(seed, influence=key[0], homophily=key[1])
+            c = compare(st, GRID_METHODS, random_state=seed)
         tau = c.fits["spf"].tau.tocoo()
-        cells[(i, j)] = {"ncrr": c.ncrr, "tau": tau.data,
+        cells[(i, j)] = {"comparison": c, "tau": tau.data,
                          "strength": np.asarray(st.strength[tau.row, tau.col]).ravel()}
     return {"influence": list(influences), "homophily": list(homophilies), "cells": cells}

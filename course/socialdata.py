@@ -215,9 +215,10 @@ def fit_folder(folder: str | Path, model: str = "spf", n_factors: int = 10,
                iterations: int | None = None, seed: int = 0, progress: bool = False) -> dict:
     """Fit ``model`` on a folder in the authors' layout and score it as their evaluation does.
 
-    "spf" is the lesson's procedure: PF first, then SPF warm-started from it with each tau
-    prior of ``course.social.TAU_PRIORS``, the best on validation kept. ``iterations`` fixes
-    the number of iterations of every fit (default: until convergence).
+    The fit is the lesson's (``course.social.fit_method``): PF from a random start, then PF or
+    SPF continued from it (SPF with each tau prior of ``course.social.TAU_PRIORS``, the best on
+    validation kept); social-only on its own. ``iterations`` fixes the number of iterations of
+    every fit (default: until convergence); seconds per iteration are the final fit's.
 
     Returns:
         JSON-ready: the data's counts, NCRR and NDCG on ``test.tsv`` (the reference's
@@ -233,15 +234,9 @@ def fit_folder(folder: str | Path, model: str = "spf", n_factors: int = 10,
     if data.train.nnz == 0:
         raise ValueError(f"{Path(folder) / FILES[0]}: no training clicks")
     start = time.perf_counter()
-    common = dict(n_factors=n_factors, fixed_iter=iterations, random_state=seed, progress=progress)
-    args = (data.train, data.network, data.validation)
-    if model == "spf":
-        pf = social.fit_spf(*args, model="pf", **common)
-        fits = [social.fit_spf(*args, model="spf", a_tau=a, b_tau=b, init=pf, **common)
-                for a, b in social.TAU_PRIORS]
-        fit = max(fits, key=lambda f: f.validation_ll[-1])
-    else:
-        fit = social.fit_spf(*args, model=model, **common)
+    fit = social.fit_method(model, data.train, data.network, data.validation,
+                            random_state=seed, progress=progress, n_factors=n_factors,
+                            fixed_iter=iterations)
     seconds = time.perf_counter() - start
     relevant, candidates = reference_candidates(data)
     users = relevant.any(axis=1)

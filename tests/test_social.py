@@ -189,6 +189,11 @@ def test_explain_names_the_friend_with_the_largest_share():
     got = social.explain(tau, clicks, np.array([0.1, 0.1, 0.95]), np.array([0, 0, 0]),
                          np.array([0, 1, 1]))
     assert got.tolist() == [1, 3, -1]
+    # 20 friends with equal shares: the lowest id explains, whatever order they were stored in
+    order = np.random.default_rng(0).permutation(20)
+    tied = sp.csr_matrix((np.full(20, 0.3), (np.zeros(20, int), 1 + order)), shape=(21, 21))
+    assert social.explain(tied, sp.csr_matrix(np.ones((21, 1))), np.zeros(1), np.array([0]),
+                          np.array([0])).tolist() == [1]
 
 
 # ----------------------------------------------------------------------------- metrics
