@@ -226,10 +226,10 @@ def fit_folder(folder: str | Path, model: str = "spf", n_factors: int = 10,
     """
     import time
 
-    from . import social
+    from . import ranking, social, spf
 
-    if model not in social.MODELS:
-        raise ValueError(f"model must be one of {', '.join(social.MODELS)}, got {model!r}")
+    if model not in spf.MODELS:
+        raise ValueError(f"model must be one of {', '.join(spf.MODELS)}, got {model!r}")
     data = read_folder(folder)
     if data.train.nnz == 0:
         raise ValueError(f"{Path(folder) / FILES[0]}: no training clicks")
@@ -243,8 +243,8 @@ def fit_folder(folder: str | Path, model: str = "spf", n_factors: int = 10,
     scores = fit.scores()
     return {"folder": str(folder), "model": model, **data.describe(),
             "test_users": int(users.sum()), "K": n_factors,
-            "ncrr": round(float(social.ncrr(scores, relevant, candidates)[users].mean()), 4),
-            "ndcg": round(float(social.ndcg(scores, relevant, candidates)[users].mean()), 4),
+            "ncrr": round(float(ranking.ncrr(scores, relevant, candidates)[users].mean()), 4),
+            "ndcg": round(float(ranking.ndcg(scores, relevant, candidates)[users].mean()), 4),
             "iterations": fit.iterations,
             "seconds_per_iteration": round(fit.seconds_per_iteration, 4),
             "seconds_total": round(seconds, 2),

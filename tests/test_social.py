@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 from conftest import ROOT
-from course import social, socialdata
+from course import ranking, social, socialdata, spf
 from course.world import TownConfig, make_town
 from course.world.social import (INFLUENCED, OWN, TEST, TRAIN, VALIDATION, SocialConfig,
                                  make_social, split_clicks)
@@ -89,7 +89,7 @@ def test_config_rejects_bad_values(bad):
 
 def test_cavi_raises_the_elbo_every_iteration(small):
     for model in ("spf", "pf"):
-        fit = social.fit_spf(small.train, small.network, small.validation, model=model,
+        fit = spf.fit_spf(small.train, small.network, small.validation, model=model,
                              a_tau=0.5, fixed_iter=25, track_elbo=True, progress=False)
         steps = np.diff(fit.elbo)
         assert np.all(steps >= -1e-6 * abs(fit.elbo[-1])), (model, steps.min())
@@ -97,7 +97,7 @@ def test_cavi_raises_the_elbo_every_iteration(small):
 
 
 def test_validation_likelihood_stops_and_sees_the_friends(small):
-    fits = {m: social.fit_spf(small.train, small.network, small.validation, model=m, a_tau=0.5,
+    fits = {m: spf.fit_spf(small.train, small.network, small.validation, model=m, a_tau=0.5,
                               max_iter=400, progress=False) for m in ("spf", "pf")}
     for fit in fits.values():
         assert 30 <= fit.iterations < 400 and fit.seconds_per_iteration > 0
@@ -107,7 +107,7 @@ def test_validation_likelihood_stops_and_sees_the_friends(small):
 
 
 def test_spf_finds_the_influential_ties(small):
-    fit = social.fit_spf(small.train, small.network, small.validation, model="spf", a_tau=0.5,
+    fit = spf.fit_spf(small.train, small.network, small.validation, model="spf", a_tau=0.5,
                          progress=False)
     learned = fit.tau.tocoo()
     true = np.asarray(small.strength[learned.row, learned.col]).ravel()
@@ -117,7 +117,7 @@ def test_spf_finds_the_influential_ties(small):
 
 
 def test_scores_equal_the_dense_rate(small):
-    fit = social.fit_spf(small.train, small.network, small.validation, model="spf",
+    fit = spf.fit_spf(small.train, small.network, small.validation, model="spf",
                          fixed_iter=5, progress=False)
     dense = fit.theta @ fit.beta.T + fit.tau.toarray() @ small.train.toarray()
     assert np.allclose(fit.scores(), dense)
@@ -125,8 +125,8 @@ def test_scores_equal_the_dense_rate(small):
 
 
 def test_warm_start_and_look_alike(small):
-    pf = social.fit_spf(small.train, small.network, small.validation, model="pf", progress=False)
-    look = social.fit_spf(small.train, small.network, small.validation, model="pf", pull=3.0,
+    pf = spf.fit_spf(small.train, small.network, small.validation, model="pf", progress=False)
+    look = spf.fit_spf(small.train, small.network, small.validation, model="pf", pull=3.0,
                           init=pf, progress=False)
     assert look.tau.nnz == 0 and look.pull == 3.0
     # the pull moves a user's preferences towards their friends' mean
@@ -141,16 +141,16 @@ def test_warm_start_and_look_alike(small):
     (dict(model="spf", pull=1.0), "pull"), (dict(model="pf", pull=-1.0), "pull")])
 def test_fit_rejects_bad_arguments(small, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        social.fit_spf(small.train, small.network, small.validation, progress=False, **kwargs)
+        spf.fit_spf(small.train, small.network, small.validation, progress=False, **kwargs)
 
 
 def test_fit_rejects_negative_counts_and_wrong_shapes(small):
     bad = small.train.copy()
     bad.data[0] = -1
     with pytest.raises(ValueError, match="non-negative"):
-        social.fit_spf(bad, small.network, progress=False)
+        spf.fit_spf(bad, small.network, progress=False)
     with pytest.raises(ValueError, match="network"):
-        social.fit_spf(small.train, sp.eye(10, format="csr"), progress=False)
+        spf.fit_spf(small.train, sp.eye(10, format="csr"), progress=False)
 
 
 # ----------------------------------------------------------------------------- small pieces
@@ -163,36 +163,36 @@ def test_social_rate_is_the_directed_sparse_product():
     T, C = tau.toarray(), clicks.toarray()
     want = np.array([[sum(T[u, v] * C[v, i] for v in range(30)) for i in range(50)]
                      for u in range(30)])
-    got = social.social_rate(tau, clicks)
+    got = spf.social_rate(tau, clicks)
     assert isinstance(got, np.ndarray) and np.allclose(got, want)
 
 
 def test_split_click_in_log_space():
-    phi = social.split_click(np.log([0.2, 0.1]), np.log([1.0, 2.0]), np.log([0.5, 3.0, 9.0]),
+    phi = spf.split_click(np.log([0.2, 0.1]), np.log([1.0, 2.0]), np.log([0.5, 3.0, 9.0]),
                              np.array([2.0, 0.0, 1.0]))
     want = np.array([0.2, 0.2, 1.0, 0.0, 9.0]) / 10.4
     assert np.allclose(phi, want)
-    tiny = social.split_click(np.full(3, -1000.0), np.zeros(3), np.array([-1001.0]), np.ones(1))
+    tiny = spf.split_click(np.full(3, -1000.0), np.zeros(3), np.array([-1001.0]), np.ones(1))
     assert np.all(np.isfinite(tiny)) and np.isclose(tiny.sum(), 1.0) and tiny[0] > tiny[-1]
 
 
 def test_expected_log_is_digamma_minus_log_rate():
     from scipy.special import digamma
     shape, rate = np.array([[0.5, 2.0], [3.0, 1.0]]), np.array([[1.0, 4.0], [0.5, 2.0]])
-    assert np.allclose(social.expected_log(shape, rate), digamma(shape) - np.log(rate))
+    assert np.allclose(spf.expected_log(shape, rate), digamma(shape) - np.log(rate))
 
 
 def test_explain_names_the_friend_with_the_largest_share():
     tau = sp.csr_matrix(np.array([[0, 0.5, 0.2, 0.9], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]))
     clicks = sp.csr_matrix(np.array([[0, 0], [1, 0], [2, 1], [0, 1]], dtype=float))
     # item 0: friend 1 gives 0.5, friend 2 gives 0.4, friend 3 did not click it
-    got = social.explain(tau, clicks, np.array([0.1, 0.1, 0.95]), np.array([0, 0, 0]),
+    got = spf.explain(tau, clicks, np.array([0.1, 0.1, 0.95]), np.array([0, 0, 0]),
                          np.array([0, 1, 1]))
     assert got.tolist() == [1, 3, -1]
     # 20 friends with equal shares: the lowest id explains, whatever order they were stored in
     order = np.random.default_rng(0).permutation(20)
     tied = sp.csr_matrix((np.full(20, 0.3), (np.zeros(20, int), 1 + order)), shape=(21, 21))
-    assert social.explain(tied, sp.csr_matrix(np.ones((21, 1))), np.zeros(1), np.array([0]),
+    assert spf.explain(tied, sp.csr_matrix(np.ones((21, 1))), np.zeros(1), np.array([0]),
                           np.array([0])).tolist() == [1]
 
 
@@ -202,12 +202,12 @@ def test_ncrr_hand_cases_with_ties():
     scores = np.array([[3.0, 1.0, 1.0, 0.0], [0.0, 5.0, 5.0, 5.0]])
     relevant = np.array([[False, True, False, False], [True, False, False, False]])
     candidates = np.ones_like(relevant)
-    got = social.ncrr(scores, relevant, candidates)
+    got = ranking.ncrr(scores, relevant, candidates)
     # user 0: tied at ranks 2-3, mean of 1/2 and 1/3; user 1: rank 4
     assert np.allclose(got, [(1 / 2 + 1 / 3) / 2, 1 / 4])
     # removing item 1 from the candidates of user 1 lifts its relevant item nowhere (still last)
     candidates[1, 1] = False
-    assert np.isclose(social.ncrr(scores, relevant, candidates)[1], 1 / 3)
+    assert np.isclose(ranking.ncrr(scores, relevant, candidates)[1], 1 / 3)
 
 
 def test_ncrr_ties_at_sizes_where_unstable_sorts_reorder():
@@ -215,7 +215,7 @@ def test_ncrr_ties_at_sizes_where_unstable_sorts_reorder():
     scores[0, :5] = 1.0
     relevant = np.zeros((1, 40), bool)
     relevant[0, [7, 30]] = True  # two of the 35 tied at ranks 6..40
-    got = social.ncrr(scores, relevant, np.ones_like(relevant))
+    got = ranking.ncrr(scores, relevant, np.ones_like(relevant))
     mean_rr = np.mean(1 / np.arange(6, 41))
     assert np.isclose(got[0], 2 * mean_rr / 1.5)
 
@@ -223,7 +223,7 @@ def test_ncrr_ties_at_sizes_where_unstable_sorts_reorder():
 def test_ndcg_and_users_without_relevant_items():
     scores = np.array([[0.9, 0.5, 0.1], [1.0, 2.0, 3.0]])
     relevant = np.array([[False, True, True], [False, False, False]])
-    got = social.ndcg(scores, relevant, np.ones_like(relevant))
+    got = ranking.ndcg(scores, relevant, np.ones_like(relevant))
     want = (1 / np.log2(3) + 1 / np.log2(4)) / (1 + 1 / np.log2(3))
     assert np.isclose(got[0], want) and np.isnan(got[1])
 
@@ -231,11 +231,11 @@ def test_ndcg_and_users_without_relevant_items():
 def test_rank_scores_rejects_bad_input():
     s, r = np.zeros((2, 3)), np.eye(2, 3, dtype=bool)
     with pytest.raises(ValueError, match="candidate"):
-        social.ncrr(s, r, ~r)
+        ranking.ncrr(s, r, ~r)
     with pytest.raises(ValueError, match="shape"):
-        social.ncrr(s, r[:1], r)
+        ranking.ncrr(s, r[:1], r)
     with pytest.raises(ValueError, match="finite"):
-        social.ncrr(np.full((2, 3), np.nan), r, np.ones_like(r))
+        ranking.ncrr(np.full((2, 3), np.nan), r, np.ones_like(r))
 
 
 # ----------------------------------------------------------------------------- folder layout

@@ -10,7 +10,8 @@ import course.metrics
 import course.nearmiss
 import course.profiles
 import course.similarity
-import course.social
+import course.ranking
+import course.spf
 from conftest import READY, cells, nbgrader_meta
 from course import lessons
 
@@ -53,14 +54,14 @@ TWINS = [
      course.metrics.expected_calibration_error, [(_p, _y, 10), (_p, _y, 7)]),
     ("02_near_miss", "gap-solution", "paired_bootstrap_gap", course.metrics.paired_bootstrap_gap,
      [(_a, _b, 500, 4)]),
-    ("05_social", "ncrr-solution", "ncrr", course.social.ncrr, [(_scores, _rel, _cand)]),
-    ("05_social", "rate-solution", "social_rate", course.social.social_rate, [(_tau, _clicks)]),
-    ("05_social", "elog-solution", "expected_log", course.social.expected_log,
+    ("05_social", "ncrr-solution", "ncrr", course.ranking.ncrr, [(_scores, _rel, _cand)]),
+    ("05_social", "rate-solution", "social_rate", course.spf.social_rate, [(_tau, _clicks)]),
+    ("05_social", "elog-solution", "expected_log", course.spf.expected_log,
      [(rng.uniform(0.05, 9, (20, 6)), rng.uniform(0.1, 30, (20, 6)))]),
-    ("05_social", "split-solution", "split_click", course.social.split_click,
+    ("05_social", "split-solution", "split_click", course.spf.split_click,
      [(-900 + rng.standard_normal(5), rng.standard_normal(5), -901 + rng.standard_normal(18),
        rng.integers(0, 3, 18).astype(float)), (np.zeros(3), np.zeros(3), np.array([]), np.array([]))]),
-    ("05_social", "explain-solution", "explain", course.social.explain,
+    ("05_social", "explain-solution", "explain", course.spf.explain,
      [(_tau, _clicks, _factor, *_pairs)]),
 ]
 

@@ -33,7 +33,7 @@ likelihood, which can only approximate it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -109,7 +109,7 @@ class SocialConfig:
             raise ValueError(f"split must be three non-negative shares summing to 1, got {self.split}")
 
 
-@dataclass
+@dataclass(repr=False)
 class SocialTown:
     """A generated social facet. Arrays only; clicks are parallel 1-D arrays.
 
@@ -131,19 +131,22 @@ class SocialTown:
     """
 
     config: SocialConfig
-    town: Town = field(repr=False)
-    loadings: np.ndarray = field(repr=False)
-    features: np.ndarray = field(repr=False)
-    appeal: np.ndarray = field(repr=False)
-    own_rate: np.ndarray = field(repr=False)
-    network: sp.csr_matrix = field(repr=False)
-    strength: sp.csr_matrix = field(repr=False)
-    user: np.ndarray = field(repr=False)
-    item: np.ndarray = field(repr=False)
-    time: np.ndarray = field(repr=False)
-    origin: np.ndarray = field(repr=False)
-    source: np.ndarray = field(repr=False)
-    part: np.ndarray = field(repr=False)
+    town: Town
+    loadings: np.ndarray
+    features: np.ndarray
+    appeal: np.ndarray
+    own_rate: np.ndarray
+    network: sp.csr_matrix
+    strength: sp.csr_matrix
+    user: np.ndarray
+    item: np.ndarray
+    time: np.ndarray
+    origin: np.ndarray
+    source: np.ndarray
+    part: np.ndarray
+
+    def __repr__(self) -> str:
+        return f"SocialTown({self.describe()})"
 
     @property
     def n_users(self) -> int:
