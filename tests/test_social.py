@@ -3,6 +3,7 @@ and the SPF authors' folder layout (round trip, bad input, the CLI)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -319,3 +320,28 @@ def test_cli_export_writes_the_lesson_town(tmp_path):
     st = social.social_town(1)
     clicked = np.unique(st.item).size  # an item nobody clicked has no line to be written on
     assert data.describe()["train_clicks"] == st.train.nnz and data.shape == (2000, clicked)
+
+
+def test_filmtrust_on_the_mirror():
+    if not os.environ.get("COURSE_DATA_MIRROR"):
+        pytest.skip("COURSE_DATA_MIRROR is not set (CI sets it to ../shared/datasets); "
+                    "the real-data analysis runs only on a local mirror in tests")
+    data = socialdata.load_filmtrust(0)
+    d = data.describe()
+    assert (d["users"], d["items"], d["links"]) == (1432, 1396, 1089), d
+    assert d["train_clicks"] + d["validation_clicks"] + d["test_clicks"] == 16312
+    assert abs(d["test_clicks"] / 16312 - 0.10) < 0.01 and d["validation_clicks"] > 100
+    real = social.filmtrust_or_skip(0)
+    n = real["ncrr"]
+    assert n["social_only"] < 0.5 * n["pf"], n
+    assert abs(n["spf"] - n["pf"]) < 0.02 and abs(n["popularity"] - n["pf"]) < 0.03, n
+
+
+def test_filmtrust_without_data_says_why(monkeypatch):
+    from course import datasets
+
+    def unavailable(*args, **kwargs):
+        raise datasets.DatasetUnavailable("no mirror, no cache and no network")
+
+    monkeypatch.setattr(datasets, "fetch", unavailable)
+    assert social.filmtrust_or_skip(0) == {"skipped": "no mirror, no cache and no network"}
