@@ -65,3 +65,34 @@ def test_near_miss_counterfactuals_remove_the_valley(near_miss):
     assert abs(blind["accuracy"][1] - blind["random_accuracy"]) <= 0.02, f"no relevance weighting: {blind}"
     shared = cf["shared_tastes"]
     assert shared["accuracy"][1] > shared["random_accuracy"], f"shared tastes: {shared}"
+
+
+@pytest.fixture(scope="module")
+def social_result():
+    return reproduce("05_social")
+
+
+def test_social_spf_beats_its_baselines(social_result):
+    r = social_result
+    assert r["seed"] == 0 and set(r["ncrr"]) == {"spf", "pf", "social_only", "lookalike",
+                                                  "popularity", "oracle"}
+    n = r["ncrr"]
+    assert r["gain_spf_minus_pf"]["ci95"][0] > 0, r["gain_spf_minus_pf"]
+    assert n["spf"] > n["lookalike"] and n["spf"] > n["popularity"], n
+    assert n["oracle"] - n["spf"] >= 0.05, f"methods should separate below the oracle: {n}"
+
+
+def test_social_gain_comes_from_influenced_clicks(social_result):
+    o = social_result["by_origin"]
+    infl = o["influenced"]["spf"] - o["influenced"]["pf"]
+    own = o["own_taste"]["spf"] - o["own_taste"]["pf"]
+    assert infl > own + 0.02, f"influenced gain {infl:.4f} vs own-taste gain {own:.4f}"
+
+
+def test_social_counter_conditions(social_result):
+    none, alike = social_result["no_influence"], social_result["homophily_no_influence"]
+    assert abs(none["spf"] - none["pf"]) <= 0.1 * none["pf"], none
+    assert alike["lookalike"] >= alike["spf"] - 0.005, alike
+    assert set(social_result["seconds_per_iteration"]) == {"spf", "pf"}
+    real = social_result["real_data"]
+    assert "skipped" in real or set(real["ncrr"]) == {"spf", "pf", "social_only", "popularity"}

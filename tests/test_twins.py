@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
+from scipy.special import digamma
 
 import course.metrics
 import course.nearmiss
 import course.profiles
 import course.similarity
+import course.ranking
+import course.spf
 from conftest import READY, cells, nbgrader_meta
 from course import lessons
 
@@ -19,6 +23,17 @@ _past, _now = rng.standard_normal((30, 25, 4)), rng.standard_normal((30, 4))
 _topic, _out = rng.integers(0, 6, (30, 25)), rng.standard_normal((30, 25, 3))
 _p, _y = rng.random(3000), rng.integers(0, 2, 3000)
 _a, _b = rng.random(300), rng.random(300)
+# lesson 05: scores with ties and negatives, every user with a relevant candidate
+_scores = np.where(rng.random((25, 40)) < 0.5, rng.integers(-2, 2, (25, 40)), rng.standard_normal((25, 40)))
+_rel = rng.random((25, 40)) < 0.15
+_rel[np.arange(25), rng.integers(0, 40, 25)] = True
+_cand = _rel | (rng.random((25, 40)) < 0.7)
+_tau = sp.random(30, 30, density=0.2, random_state=4, format="csr")
+_tau.setdiag(0)
+_clicks = sp.random(30, 12, density=0.3, random_state=5, format="csr")
+_clicks.data = np.ceil(3 * _clicks.data)
+_pairs = (rng.integers(0, 30, 50), rng.integers(0, 12, 50))
+_factor = rng.uniform(0, 0.8, 50)
 
 # (lesson, solution cell id, function name, library twin, argument tuples)
 TWINS = [
@@ -39,13 +54,22 @@ TWINS = [
      course.metrics.expected_calibration_error, [(_p, _y, 10), (_p, _y, 7)]),
     ("02_near_miss", "gap-solution", "paired_bootstrap_gap", course.metrics.paired_bootstrap_gap,
      [(_a, _b, 500, 4)]),
+    ("05_social", "ncrr-solution", "ncrr", course.ranking.ncrr, [(_scores, _rel, _cand)]),
+    ("05_social", "rate-solution", "social_rate", course.spf.social_rate, [(_tau, _clicks)]),
+    ("05_social", "elog-solution", "expected_log", course.spf.expected_log,
+     [(rng.uniform(0.05, 9, (20, 6)), rng.uniform(0.1, 30, (20, 6)))]),
+    ("05_social", "split-solution", "split_click", course.spf.split_click,
+     [(-900 + rng.standard_normal(5), rng.standard_normal(5), -901 + rng.standard_normal(18),
+       rng.integers(0, 3, 18).astype(float)), (np.zeros(3), np.zeros(3), np.array([]), np.array([]))]),
+    ("05_social", "explain-solution", "explain", course.spf.explain,
+     [(_tau, _clicks, _factor, *_pairs)]),
 ]
 
 
 def solution_function(lesson_id: str, cell_id: str, name: str):
     source = next(c.source for c in cells(lessons.solution_path(lesson_id))
                   if nbgrader_meta(c).get("grade_id") == cell_id)
-    namespace = {"np": np}
+    namespace = {"np": np, "sp": sp, "digamma": digamma}
     exec(compile(source, f"{lesson_id}:{cell_id}", "exec"), namespace)
     return namespace[name]
 
