@@ -67,11 +67,12 @@ def test_near_miss_counterfactuals_remove_the_valley(near_miss):
     assert shared["accuracy"][1] > shared["random_accuracy"], f"shared tastes: {shared}"
 
 
-@pytest.fixture(scope="module")
-def social_result():
-    return reproduce("05_social")
+@pytest.fixture
+def social_result(reproduced):
+    return reproduced("05_social")
 
 
+@pytest.mark.lesson("05_social")
 def test_social_spf_beats_its_baselines(social_result):
     r = social_result
     assert r["seed"] == 0 and set(r["ncrr"]) == {"spf", "pf", "social_only", "lookalike",
@@ -82,6 +83,7 @@ def test_social_spf_beats_its_baselines(social_result):
     assert n["oracle"] - n["spf"] >= 0.05, f"methods should separate below the oracle: {n}"
 
 
+@pytest.mark.lesson("05_social")
 def test_social_gain_comes_from_influenced_clicks(social_result):
     o = social_result["by_origin"]
     infl = o["influenced"]["spf"] - o["influenced"]["pf"]
@@ -89,6 +91,7 @@ def test_social_gain_comes_from_influenced_clicks(social_result):
     assert infl > own + 0.02, f"influenced gain {infl:.4f} vs own-taste gain {own:.4f}"
 
 
+@pytest.mark.lesson("05_social")
 def test_social_counter_conditions(social_result):
     none, alike = social_result["no_influence"], social_result["homophily_no_influence"]
     assert abs(none["spf"] - none["pf"]) <= 0.1 * none["pf"], none
