@@ -54,7 +54,8 @@ SYLLABUS: tuple[Lesson, ...] = (
     Lesson("05_social", "Friends with different tastes (Social Poisson Factorization)",
            "SPF beats PF, most on off-pattern items"),
     Lesson("06_echo_chambers", "Personalized vs aggregate reward models in a feedback loop",
-           "more approval, more sycophancy and polarization"),
+           "more approval, more sycophancy and polarization", "course.echo:reproduce",
+           {"echo_loop": "course.echo:benchmark"}),
     Lesson("07_capstone", "A near-miss guard for a personalization system",
            "an evaluated guard on an unseen world"),
 )
