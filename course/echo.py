@@ -5,8 +5,10 @@ A platform answers each user's question with one of K candidate responses, chose
 frozen features ``phi(q, y)`` (reward features, Barreto et al. 2025):
 
 * **aggregate**: one weight vector for everyone, ``r(q, y) = phi . w``;
-* **personalized**: a weight vector per user, ``r_u(q, y) = phi . w_u``, each fitted by
-  logistic regression on that user's own feedback with the features frozen;
+* **personalized**: a weight vector per user, ``r_u(q, y) = phi . w_u``, fitted by logistic
+  regression on that user's own feedback with the features frozen. In the loop a user starts
+  from the aggregate model, ``w_u = w + d_u``, and only the personal part ``d_u`` (ridge
+  toward 0) is fitted on their feedback: with no feedback yet, a user gets the aggregate;
 * **bounded**: ``lam * r_u + (1 - lam) * r`` (``lam = 0`` aggregate, ``lam = 1`` personalized).
 
 The loop, for R rounds: every user asks a question, the policy serves the response with the
@@ -104,15 +106,17 @@ def fit_user_weights(X, y, l2: float = 1.0, n_steps: int = 10, w0=None) -> np.nd
     return newton(X, y, np.zeros((U, F), X.dtype), l2 * np.eye(F, dtype=X.dtype), w, n_steps)[0]
 
 
-def newton(X, y, mean, precision, w, n_steps: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def newton(X, y, mean, precision, w, n_steps: int = 1, offset=0.0) -> tuple[np.ndarray, np.ndarray]:
     """Newton steps for logistic regression with a Gaussian prior, for all users at once.
 
-    Maximizes ``log-likelihood(X, y; w_u) - (w_u - mean_u)' P_u (w_u - mean_u) / 2``.
+    Maximizes ``log-likelihood(X, y; w_u) - (w_u - mean_u)' P_u (w_u - mean_u) / 2``, where
+    the log-odds of ``X[u, i]`` are ``X[u, i] . w_u + offset[u, i]``.
 
     Args:
         X: (U, n, F) features; y: (U, n) labels in {0, 1}.
         mean: (U, F) prior means; precision: (U, F, F) or (F, F) prior precisions P.
         w: (U, F) starting weights.
+        offset: (U, n) fixed log-odds added to the model's (default 0).
 
     Returns:
         ``(w, H)``: (U, F) weights and (U, F, F) the negative Hessian at the last step, the
@@ -128,7 +132,7 @@ def newton(X, y, mean, precision, w, n_steps: int = 1) -> tuple[np.ndarray, np.n
         raise ValueError(f"n_steps must be at least 1, got {n_steps}")
     Xt = X.transpose(0, 2, 1)
     for _ in range(n_steps):
-        p = _sigmoid((X @ w[:, :, None])[..., 0])
+        p = _sigmoid((X @ w[:, :, None])[..., 0] + offset)
         grad = (Xt @ (y - p)[:, :, None])[..., 0] - ((w - mean)[:, None, :] @ precision)[:, 0]
         hess = (Xt * (p * (1 - p))[:, None, :]) @ X + precision
         w = w + np.linalg.solve(hess, grad[:, :, None])[..., 0]
@@ -287,7 +291,8 @@ class Loop:
             ``flattered_vulnerable``, ``wrong_others``, ``flattered_others``.
         sets: (U, Q * K) bool, the items each user was served.
         lean: (U, A) the users' lean at the end.
-        w_personal, w_aggregate: the last fitted weights, (U, F) and (F,).
+        w_personal, w_aggregate: the last fitted weights, (U, F) (aggregate plus personal
+            part; the aggregate's own when ``lam`` was 0) and (F,).
     """
 
     metrics: dict[str, np.ndarray]
@@ -323,9 +328,11 @@ def run_loop(world: Beliefs, rounds: int = 40, lam: float = 1.0, explore: float 
     """Serve, collect feedback, let beliefs drift, refit; R rounds, vectorized over users.
 
     Each round every user asks ``questions_per_round`` questions (drawn from their interests),
-    is served one response to each and approves or not. Both models are then refitted on the
-    round's feedback with the last fit as the prior (Laplace's approximation: the same as
-    refitting on the whole history, at a cost that does not grow with it).
+    is served one response to each and approves or not. The aggregate model is refitted on
+    everyone's feedback, then each user's personal part ``d_u`` on their own with the
+    aggregate's reward as a fixed offset (skipped when ``lam`` is 0). Each refit starts from
+    the last one and uses it as the prior (Laplace's approximation: close to refitting on the
+    whole history, at a cost that does not grow with it).
 
     Args:
         world: the belief facet (its ``lean`` is copied, never changed).
@@ -333,9 +340,11 @@ def run_loop(world: Beliefs, rounds: int = 40, lam: float = 1.0, explore: float 
         lam: the bounded policy's weight on the personal reward (0 aggregate, 1 personalized).
         explore: probability of serving a random response instead (Jiang et al. 2019).
         ideal: serve what each user would most likely approve, from the true feedback rule
-            (Chaney et al.'s ideal recommender that knows true utility); nothing is fitted.
+            (Chaney et al.'s ideal recommender that knows true utility), exploring on the same
+            coin flips as a learned server would; nothing is fitted.
         questions_per_round: questions each user asks per round.
-        l2: ridge strength of both models' first prior (mean 0).
+        l2: ridge strength of the first prior (mean 0) of the aggregate weights and of every
+            personal part.
         newton_steps: Newton steps per refit.
         pairs: (P, 2) pairs of users for the Jaccard metric (default: 2,000 community pairs).
         random_state: seeds the questions, exploration and feedback. Each has its own stream,
@@ -352,7 +361,7 @@ def run_loop(world: Beliefs, rounds: int = 40, lam: float = 1.0, explore: float 
     if pairs is None:
         pairs = community_pairs(world.community, 2000, random_state)
     lean = world.lean.copy()
-    w_u, P_u = np.zeros((U, F), np.float32), np.broadcast_to(np.float32(l2) * np.eye(F, dtype=np.float32), (U, F, F))
+    d_u, P_u = np.zeros((U, F), np.float32), np.broadcast_to(np.float32(l2) * np.eye(F, dtype=np.float32), (U, F, F))
     w_a, P_a = np.zeros((1, F), np.float32), np.float32(l2) * np.eye(F, dtype=np.float32)[None]
     sets = np.zeros((U, Q * K), bool)
     out = {name: np.zeros(rounds) for name in
@@ -366,9 +375,9 @@ def run_loop(world: Beliefs, rounds: int = 40, lam: float = 1.0, explore: float 
         pick = coins.integers(0, K, size=U * B)
         if ideal:
             logit = world.approval_logit(b[:, None], user, q, np.broadcast_to(np.arange(K), (U * B, K)))
-            served = pick if t == 0 else logit.argmax(axis=1)
+            served = np.where(explore_now, pick, logit.argmax(axis=1))
         else:
-            served = serve(world.features[q], w_u[user], w_a[0], lam, explore_now, pick)
+            served = serve(world.features[q], (w_a + d_u)[user], w_a[0], lam, explore_now, pick)
         p = _sigmoid(world.approval_logit(b, user, q, served))
         y = (flips.random(U * B) < p).astype(np.float32)
 
@@ -382,12 +391,10 @@ def run_loop(world: Beliefs, rounds: int = 40, lam: float = 1.0, explore: float 
 
         if not ideal:
             X = world.features[q, served].reshape(U, B, F)
-            if lam < 1:
-                w_a, P_a = newton(X.reshape(1, U * B, F), y.reshape(1, -1), w_a, P_a, w_a,
-                                  newton_steps)
-            if lam > 0:
-                w_u, P_u = newton(X, y.reshape(U, B), w_u, P_u, w_u, newton_steps)
-    return Loop(out, sets, lean, w_u, w_a[0])
+            w_a, P_a = newton(X.reshape(1, U * B, F), y.reshape(1, -1), w_a, P_a, w_a, newton_steps)
+            if lam > 0:  # each user's departure from the aggregate, on their own feedback
+                d_u, P_u = newton(X, y.reshape(U, B), d_u, P_u, d_u, newton_steps, X @ w_a[0])
+    return Loop(out, sets, lean, w_a + d_u, w_a[0])
 
 
 # --- the experiment ------------------------------------------------------------------------
@@ -464,8 +471,8 @@ def half_gain_lambda(curve: dict) -> float | None:
 
 # --- real data: persona-statements (Perez et al. 2022) ---------------------------------------
 
-def persona_reward_models(seed: int = 0, n_people: int = 500, per_person: int = 200,
-                          n_features: int = 32, n_pairs: int = 40) -> dict:
+def persona_reward_models(seed: int = 0, n_people: int = 500, per_person: int = 400,
+                          n_features: int = 64, n_pairs: int = 40) -> dict:
     """Per-person vs aggregate reward models on real statements (lesson 03's people).
 
     People are random combinations of ``course.uncertainty.TRAITS`` (each held with

@@ -199,7 +199,18 @@ def test_bounded_ends_are_the_aggregate_and_personalized_servers(world):
         for metric in ("approval", "sycophancy", "polarization", "jaccard"):
             np.testing.assert_array_equal(curve["loops"][lam].metrics[metric], runs[name].metrics[metric])
     assert not np.array_equal(curve["loops"][0.5].metrics["approval"], runs["aggregate"].metrics["approval"])
-    np.testing.assert_array_equal(runs["aggregate"].w_personal, 0), "lam 0 fits no personal model"
+    np.testing.assert_array_equal(runs["aggregate"].w_personal,   # lam 0 fits no personal part
+                                  np.broadcast_to(runs["aggregate"].w_aggregate, runs["aggregate"].w_personal.shape))
+
+
+def test_personal_models_start_from_the_aggregate_and_learn_each_users_side(world):
+    """Round 0 is served at random; after it, a user's weights are the aggregate's plus a part
+    fitted on their own feedback, whose weight on the side feature follows their lean."""
+    loop = echo.run_loop(world, rounds=6, lam=1.0, random_state=0)
+    personal = loop.w_personal - loop.w_aggregate
+    assert np.corrcoef(personal[:, 0], world.lean[:, 0])[0, 1] > 0.5
+    vulnerable = np.abs(personal[world.vulnerable, 0]).mean()
+    assert vulnerable > 1.5 * np.abs(personal[~world.vulnerable, 0]).mean(), "the vulnerable lean harder"
 
 
 def test_round_zero_serves_at_random_and_the_ideal_is_best(world):

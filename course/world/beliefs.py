@@ -91,7 +91,7 @@ class BeliefConfig:
     base: float = -1.0
     quality: float = 1.0
     truth: float = 2.0
-    sycophancy: float = 2.5
+    sycophancy: float = 2.0
     vulnerable_share: float = 0.02
     vulnerable_sycophancy: float = 8.0
     influence: float = 0.003
