@@ -48,7 +48,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .town import Town
+from .town import Town, check_fields
 
 __all__ = ["BeliefConfig", "Beliefs", "make_beliefs"]
 
@@ -99,16 +99,11 @@ class BeliefConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("n_questions", "n_axes", "n_responses"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("factual_share", "vulnerable_share"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        for name in ("community_lean", "individual_lean", "question_noise", "knowledge",
-                     "sycophancy", "vulnerable_sycophancy", "influence", "evidence_noise"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
+        check_fields(self, counts=("n_questions", "n_axes", "n_responses"),
+                     shares=("factual_share", "vulnerable_share"),
+                     non_negative=("community_lean", "individual_lean", "question_noise",
+                                   "knowledge", "sycophancy", "vulnerable_sycophancy",
+                                   "influence", "evidence_noise"))
 
 
 @dataclass
