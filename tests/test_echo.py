@@ -190,6 +190,33 @@ def test_loop_shapes_and_seeds(world):
                                                            seed=5).lean), "the loop must not change the world"
 
 
+def _python_calls(run) -> int:
+    """How many Python-level function calls ``run()`` makes (NumPy's C work is not counted)."""
+    import sys
+
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        calls += event == "call"
+
+    sys.setprofile(count)
+    try:
+        run()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def test_the_loop_is_vectorized_over_users():
+    """Ten times the users, the same Python calls: no Python loop over users anywhere."""
+    small, large = (make_beliefs(make_town(n_users=n, n_interactions=1, seed=1), seed=1)
+                    for n in (60, 600))
+    few = _python_calls(lambda: echo.run_loop(small, rounds=4, lam=0.5, random_state=0))
+    many = _python_calls(lambda: echo.run_loop(large, rounds=4, lam=0.5, random_state=0))
+    assert many <= 1.05 * few, f"{few} Python calls for 60 users, {many} for 600"
+
+
 def test_bounded_ends_are_the_aggregate_and_personalized_servers(world):
     """lam 0 serves with the aggregate model alone, lam 1 with the personal models alone: the
     same loops, number for number, as when the other model is fitted but ignored."""
