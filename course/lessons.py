@@ -55,7 +55,8 @@ SYLLABUS: tuple[Lesson, ...] = (
            "SPF beats PF, most on off-pattern items", "course.social:reproduce",
            {"spf": "course.social:benchmark"}),
     Lesson("06_echo_chambers", "Personalized vs aggregate reward models in a feedback loop",
-           "more approval, more sycophancy and polarization"),
+           "more approval, more sycophancy and polarization", "course.echo:reproduce",
+           {"echo_loop": "course.echo:benchmark"}),
     Lesson("07_capstone", "A near-miss guard for a personalization system",
            "an evaluated guard on an unseen world"),
 )

@@ -67,6 +67,7 @@ def test_near_miss_counterfactuals_remove_the_valley(near_miss):
     assert shared["accuracy"][1] > shared["random_accuracy"], f"shared tastes: {shared}"
 
 
+<<<<<<< HEAD
 @pytest.fixture
 def social_result(reproduced):
     return reproduced("05_social")
@@ -99,3 +100,49 @@ def test_social_counter_conditions(social_result):
     assert set(social_result["seconds_per_iteration"]) == {"spf", "pf"}
     real = social_result["real_data"]
     assert "skipped" in real or set(real["ncrr"]) == {"spf", "pf", "social_only", "popularity"}
+=======
+@pytest.fixture
+def echo(reproduced):
+    return reproduced("06_echo_chambers")
+
+
+@pytest.mark.lesson("06_echo_chambers")
+def test_echo_reports_the_documented_keys(echo):
+    per_round = {"approval", "truthfulness", "sycophancy", "polarization", "homogenization"}
+    gap_keys = {"approval", "sycophancy", "truthfulness", "polarization"}
+    assert echo["seed"] == 0 and echo["rounds"] >= 1
+    for name in ("aggregate", "personalized"):
+        assert set(echo[name]) == per_round
+        assert all(len(echo[name][k]) == echo["rounds"] for k in per_round)
+    assert set(echo["final_gap"]) == gap_keys == set(echo["no_sycophancy_bias"]["final_gap"])
+    for name in ("aggregate", "personalized"):
+        assert set(echo["vulnerable"][name]) == {"vulnerable", "others"}
+    assert {"lambda", "approval", "sycophancy"} <= set(echo["tradeoff"])
+    assert "skipped" in echo["real_data"] or {"aggregate", "personalized"} <= set(echo["real_data"])
+
+
+@pytest.mark.lesson("06_echo_chambers")
+def test_echo_personalization_buys_approval_with_sycophancy(echo):
+    gap = echo["final_gap"]
+    assert gap["approval"] >= 0.05, f"approval gap {gap['approval']:.3f}"
+    assert gap["sycophancy"] >= 0.10, f"sycophancy gap {gap['sycophancy']:.3f}"
+    assert gap["truthfulness"] < 0, f"truthfulness gap {gap['truthfulness']:.3f}"
+    assert gap["polarization"] > 0, f"polarization gap {gap['polarization']:.3f}"
+
+
+@pytest.mark.lesson("06_echo_chambers")
+def test_echo_gaps_close_without_the_bias(echo):
+    gap = echo["no_sycophancy_bias"]["final_gap"]
+    assert abs(gap["truthfulness"]) <= 0.02 and abs(gap["sycophancy"]) <= 0.02, gap
+
+
+@pytest.mark.lesson("06_echo_chambers")
+def test_echo_tradeoff_and_vulnerable_minority(echo):
+    curve = echo["tradeoff"]
+    steps = [b - a for a, b in zip(curve["sycophancy"], curve["sycophancy"][1:])]
+    assert min(steps) >= -0.02, f"sycophancy should rise with lambda: {curve['sycophancy']}"
+    assert curve["half_gain_lambda"] is not None and curve["half_gain_lambda"] < 1, curve
+    p, a = echo["vulnerable"]["personalized"], echo["vulnerable"]["aggregate"]
+    assert p["vulnerable"] - p["others"] >= 0.2, f"personalized: {p}"
+    assert a["vulnerable"] - a["others"] < 0.2, f"aggregate: {a}"
+>>>>>>> echo

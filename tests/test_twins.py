@@ -6,6 +6,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.special import digamma
 
+import course.echo
 import course.metrics
 import course.nearmiss
 import course.profiles
@@ -35,6 +36,17 @@ _clicks.data = np.ceil(3 * _clicks.data)
 _pairs = (rng.integers(0, 30, 50), rng.integers(0, 12, 50))
 _factor = rng.uniform(0, 0.8, 50)
 
+_side, _belief = rng.choice([-1, 1], 500), np.round(rng.uniform(-1, 1, 500), 1)
+_truth = rng.choice([-1, 0, 1], 500)
+_Xw, _yw = rng.standard_normal((20, 30, 4)), rng.integers(0, 2, (20, 30))
+_yw[0] = 1  # one user approves everything
+_feat, _wu, _wa = rng.standard_normal((40, 17, 3)), rng.standard_normal((40, 3)), rng.standard_normal(3)
+_explore, _pick = rng.random(40) < 0.3, rng.integers(0, 17, 40)
+_bel, _comm = rng.uniform(-1, 1, (300, 9)), rng.choice([4, 1, 9], 300)
+_sets, _ideal = rng.random((60, 25)) < 0.2, rng.random((60, 25)) < 0.3
+_sets[:3] = False
+_user_pairs = rng.integers(0, 60, (200, 2))
+
 # (lesson, solution cell id, function name, library twin, argument tuples)
 TWINS = [
     ("00_orientation", "cosine-solution", "cosine_similarity_matrix",
@@ -63,6 +75,16 @@ TWINS = [
        rng.integers(0, 3, 18).astype(float)), (np.zeros(3), np.zeros(3), np.array([]), np.array([]))]),
     ("05_social", "explain-solution", "explain", course.spf.explain,
      [(_tau, _clicks, _factor, *_pairs)]),
+    ("06_echo_chambers", "sycophancy-solution", "sycophancy_rate", course.echo.sycophancy_rate,
+     [(_side, _belief, _truth), (_side[:1], np.array([-1.0]), np.array([1]))]),
+    ("06_echo_chambers", "fit-solution", "fit_user_weights", course.echo.fit_user_weights,
+     [(_Xw, _yw), (_Xw, _yw, 3.0, 25)]),
+    ("06_echo_chambers", "serve-solution", "serve", course.echo.serve,
+     [(_feat, _wu, _wa, lam, _explore, _pick) for lam in (0.0, 0.4, 1.0)]),
+    ("06_echo_chambers", "polarization-solution", "polarization", course.echo.polarization,
+     [(_bel, _comm), (_bel, np.zeros(300, int))]),
+    ("06_echo_chambers", "homogenization-solution", "homogenization", course.echo.homogenization,
+     [(_sets, _ideal, _user_pairs)]),
 ]
 
 
