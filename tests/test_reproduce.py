@@ -67,7 +67,6 @@ def test_near_miss_counterfactuals_remove_the_valley(near_miss):
     assert shared["accuracy"][1] > shared["random_accuracy"], f"shared tastes: {shared}"
 
 
-<<<<<<< HEAD
 @pytest.fixture
 def social_result(reproduced):
     return reproduced("05_social")
@@ -100,7 +99,8 @@ def test_social_counter_conditions(social_result):
     assert set(social_result["seconds_per_iteration"]) == {"spf", "pf"}
     real = social_result["real_data"]
     assert "skipped" in real or set(real["ncrr"]) == {"spf", "pf", "social_only", "popularity"}
-=======
+
+
 @pytest.fixture
 def echo(reproduced):
     return reproduced("06_echo_chambers")
@@ -145,4 +145,3 @@ def test_echo_tradeoff_and_vulnerable_minority(echo):
     p, a = echo["vulnerable"]["personalized"], echo["vulnerable"]["aggregate"]
     assert p["vulnerable"] - p["others"] >= 0.2, f"personalized: {p}"
     assert a["vulnerable"] - a["others"] < 0.2, f"aggregate: {a}"
->>>>>>> echo
