@@ -6,6 +6,7 @@ import pytest
 
 import course.metrics
 import course.nearmiss
+import course.personas
 import course.profiles
 import course.similarity
 from conftest import READY, cells, nbgrader_meta
@@ -19,6 +20,13 @@ _past, _now = rng.standard_normal((30, 25, 4)), rng.standard_normal((30, 4))
 _topic, _out = rng.integers(0, 6, (30, 25)), rng.standard_normal((30, 25, 3))
 _p, _y = rng.random(3000), rng.integers(0, 2, 3000)
 _a, _b = rng.random(300), rng.random(300)
+_personas, _items = rng.standard_normal((7, 3, 5)), rng.standard_normal((23, 5))
+_ranked = rng.integers(-2, 3, size=(60, 25)).astype(float)      # many ties
+_ranked[rng.random((60, 25)) < 0.2] = -np.inf
+_target = rng.integers(0, 25, size=60)
+_ranked[np.arange(60), _target] = rng.integers(-2, 3, size=60)
+_counts = rng.integers(0, 5, size=(50, 3, 3)).astype(float)
+_hist, _recs = rng.integers(0, 12, (30, 40)), rng.integers(0, 16, (30, 10))
 
 # (lesson, solution cell id, function name, library twin, argument tuples)
 TWINS = [
@@ -39,6 +47,16 @@ TWINS = [
      course.metrics.expected_calibration_error, [(_p, _y, 10), (_p, _y, 7)]),
     ("02_near_miss", "gap-solution", "paired_bootstrap_gap", course.metrics.paired_bootstrap_gap,
      [(_a, _b, 500, 4)]),
+    ("04_personas", "attention-solution", "persona_attention", course.personas.persona_attention,
+     [(_personas, _items, t) for t in (0.1, 1.0, 3.0)] + [(300 * _personas, _items, 1.0)]),
+    ("04_personas", "attention-solution", "amp_scores", course.personas.amp_scores,
+     [(_personas, _items, t) for t in (0.1, 1.0, 3.0)] + [(_personas[:, :1], _items, 0.5)]),
+    ("04_personas", "ndcg-solution", "ndcg_at_k", course.personas.ndcg_at_k,
+     [(_ranked, _target, k) for k in (1, 5, 10, 40)] + [(np.zeros((4, 30)), np.arange(4), 10)]),
+    ("04_personas", "match-solution", "match_personas", course.personas.match_personas,
+     [(_counts,), (_counts[:, :2, :2],), (rng.integers(0, 4, (20, 4, 4)),)]),
+    ("04_personas", "taste-solution", "taste_distance", course.personas.taste_distance,
+     [(_hist, _recs, 16), (_recs, _recs, 16), (_hist[:1], _recs[:1], 12)]),
 ]
 
 

@@ -167,16 +167,20 @@ class PersonaWorld:
         np.put_along_axis(out, self.train, 1.0, axis=1)
         return out
 
+    def preference(self) -> np.ndarray:
+        """(U, M) how much the persona that owns each item's category likes the item, in logits
+        (``taste_strength * w . x / sqrt(S)``): what decides between items of one category."""
+        rows = np.arange(self.n_users)[:, None]
+        speaker = self.taste[rows, self.owner[:, self.category]]           # (U, M, S)
+        style = self.item_features[:, 2:]
+        return (self.config.taste_strength / np.sqrt(self.config.n_style)
+                * np.einsum("ums,ms->um", speaker, style))
+
     def log_prob(self) -> np.ndarray:
         """(U, M) the true log-probability of each user's next click on each item (before
         removing items already clicked): the ranking an oracle that knows the personas uses."""
-        cfg, U = self.config, self.n_users
-        G = len(self.category_names)
-        style = self.item_features[:, 2:]
-        rows = np.arange(U)[:, None]
-        speaker = self.taste[rows, self.owner[:, self.category]]           # (U, M, S)
-        logit = cfg.taste_strength * np.einsum("ums,ms->um", speaker, style) / np.sqrt(cfg.n_style)
-        grouped = logit.reshape(U, G, -1)                                   # items grouped by category
+        U, G = self.n_users, len(self.category_names)
+        grouped = self.preference().reshape(U, G, -1)                       # items grouped by category
         top = grouped.max(axis=2, keepdims=True)
         within = grouped - top - np.log(np.exp(grouped - top).sum(axis=2, keepdims=True))
         return np.log(self.category_mix[:, self.category] + 1e-12) + within.reshape(U, -1)
