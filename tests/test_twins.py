@@ -56,7 +56,7 @@ TWINS = [
     ("04_personas", "match-solution", "match_personas", course.personas.match_personas,
      [(_counts,), (_counts[:, :2, :2],), (rng.integers(0, 4, (20, 4, 4)),)]),
     ("04_personas", "taste-solution", "taste_distance", course.personas.taste_distance,
-     [(_hist, _recs, 16), (_recs, _recs, 16), (_hist[:1], _recs[:1], 12)]),
+     [(_hist, _recs, 16), (_recs, _recs, 16), (_hist[:1], _hist[:1, :10], 12)]),
 ]
 
 
