@@ -6,6 +6,8 @@ Models (:class:`PersonaRecommender`, a scikit-learn estimator trained with PyTor
 * ``"amp"``: AMP-CF's idea (Barkan et al., RecSys 2020) in a small faithful form: K persona
   vectors per user, attention ``a_k(i) = softmax_k(u_k . v_i / T)`` conditioned on the
   candidate ``i``, score ``(sum_k a_k(i) u_k) . v_i + b_i``. With K = 1 it *is* ``"single"``.
+  (The paper's architecture beyond its abstract is not verified here; this is the course's
+  version, see ``../shared/RESEARCH_NOTES.md``.)
 * ``"max"``: K personas, score ``max_k u_k . v_i + b_i`` (the limit T -> 0 of ``"amp"``).
 
 All are trained the same way: a softmax over the whole catalog per user (the multinomial
@@ -33,7 +35,7 @@ __all__ = ["persona_attention", "amp_scores", "ndcg_at_k", "hit_rate_at_k", "mat
            "taste_distance", "PersonaRecommender", "MODELS", "LESSON_TOWN", "N_DIMS",
            "N_PERSONAS", "lesson_world", "fit_models", "select_l2", "rank_counts", "evaluate",
            "top_personas", "explanations", "recommended_categories", "describe_persona",
-           "taste_agreement", "explain_recommendations",
+           "ndcg_parts", "explain_recommendations",
            "per_user_ndcg", "summarize", "reproduce"]
 
 #: the lesson's town: the library defaults with 1,000 users (the facet adds 640 items)
@@ -493,21 +495,36 @@ def describe_persona(model: PersonaRecommender, world: PersonaWorld, user: int, 
     return "the one who clicks " + " and ".join(names)
 
 
-def taste_agreement(scores: np.ndarray, world: PersonaWorld) -> np.ndarray:
-    """(U,) how closely a model's order of items *within* a category follows the persona who
-    clicks there: the correlation, over a category's items, of the model's scores with that
-    persona's true preference, averaged over categories weighted by the user's category mix.
-    1 = the right taste in every category; 0 = no relation."""
+def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+    top = x.max(axis=axis, keepdims=True)
+    return top + np.log(np.exp(x - top).sum(axis=axis, keepdims=True))
+
+
+def ndcg_parts(scores: np.ndarray, world: PersonaWorld, k: int = 10) -> dict[str, np.ndarray]:
+    """Split a model's ranking into its two decisions and score each alone (NDCG@k per user).
+
+    A score ranks by *which categories* (the model's share of each category, the softmax mass
+    of its items) and by *which items inside a category* (the softmax within it). ``"within"``
+    keeps the model's order inside categories and takes the category mix from the truth;
+    ``"across"`` keeps the model's category mix and takes the order inside categories from
+    the truth. The oracle scores the same in both.
+
+    Returns:
+        ``{"within": (U,), "across": (U,)}``.
+    """
     U, G = world.n_users, len(world.category_names)
-    s = np.asarray(scores, dtype=float).reshape(U, G, -1)
-    t = world.preference().reshape(U, G, -1)
-    s, t = s - s.mean(2, keepdims=True), t - t.mean(2, keepdims=True)
-    r = (s * t).sum(2) / np.sqrt((s * s).sum(2) * (t * t).sum(2) + 1e-12)
-    return (r * world.category_mix).sum(axis=1)
+    grouped = np.asarray(scores, dtype=float).reshape(U, G, -1)     # items grouped by category
+    mass = _logsumexp(grouped, axis=2)                                # (U, G, 1) log category mass
+    inside = grouped - mass
+    share = mass[:, :, 0] - _logsumexp(mass[:, :, 0], axis=1)
+    true_share = np.log(world.category_mix + 1e-12)
+    true_inside = world.log_prob().reshape(U, G, -1) - true_share[:, :, None]
+    return {"within": evaluate((true_share[:, :, None] + inside).reshape(U, -1), world, k)["ndcg"],
+            "across": evaluate((share[:, :, None] + true_inside).reshape(U, -1), world, k)["ndcg"]}
 
 
 def explain_recommendations(model: PersonaRecommender, world: PersonaWorld, user: int,
-                            match: np.ndarray | None = None, k: int = 3) -> list[str]:
+                            match: np.ndarray | None = None, k: int = 5) -> list[str]:
     """One sentence per top-k recommendation: the item and the persona with the top attention
     on it, described by what it clicks (numbered by ``match``, learned -> true, if given)."""
     seen = np.zeros((1, world.n_items))

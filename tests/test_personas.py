@@ -224,6 +224,20 @@ def test_evaluation_ranks_the_whole_catalog_without_seen_items(world):
     assert oracle["ndcg"].mean() > plain["ndcg"].mean() + 0.1
 
 
+def test_ndcg_parts_isolate_the_two_decisions(world):
+    truth = world.log_prob()
+    full = P.evaluate(truth, world)["ndcg"]
+    parts = P.ndcg_parts(truth, world)
+    np.testing.assert_allclose(parts["within"], full)
+    np.testing.assert_allclose(parts["across"], full)
+    # shuffle the order inside every category: "across" is untouched, "within" falls
+    U, G = world.n_users, len(world.category_names)
+    shuffled = rng.permuted(truth.reshape(U, G, -1), axis=2).reshape(U, -1)
+    mixed = P.ndcg_parts(shuffled, world)
+    np.testing.assert_allclose(mixed["across"], full)
+    assert mixed["within"].mean() < full.mean() - 0.05
+
+
 class _Oracle:
     """A stand-in model whose attention names the true persona of every item."""
 
