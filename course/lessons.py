@@ -50,7 +50,7 @@ SYLLABUS: tuple[Lesson, ...] = (
            "high-certainty accuracy above 80%; near-twins defeat abstention",
            "course.uncertainty:reproduce"),
     Lesson("04_personas", "Multi-persona users and candidate-conditioned attention",
-           "gains over one taste vector for multi-taste users"),
+           "gains over one taste vector for multi-taste users", "course.personas:reproduce"),
     Lesson("05_social", "Friends with different tastes (Social Poisson Factorization)",
            "SPF beats PF, most on off-pattern items", "course.social:reproduce",
            {"spf": "course.social:benchmark"}),

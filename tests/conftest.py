@@ -222,15 +222,20 @@ def one_kernel(request) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="session")
-def reproduced():
+def reproduced(tmp_path_factory):
     """``reproduced(id)``: ``python -m course reproduce <id> --json``, run once per session."""
     import json
+
+    from course.tooling.binder import offline_env
 
     cache: dict[str, dict] = {}
 
     def make(lesson_id: str) -> dict:
+        # without the mirror, stay offline: a lesson's real-data part then says it skipped
+        env = None if os.environ.get("COURSE_DATA_MIRROR") else offline_env(
+            dict(os.environ), tmp_path_factory.mktemp("no-data"))
         proc = subprocess.run([sys.executable, "-m", "course", "reproduce", lesson_id, "--json"],
-                              cwd=ROOT, capture_output=True, text=True, timeout=900)
+                              cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
         assert proc.returncode == 0, f"reproduce {lesson_id} failed:\n{proc.stderr[-3000:]}"
         return json.loads(proc.stdout)
 

@@ -145,3 +145,35 @@ def test_echo_tradeoff_and_vulnerable_minority(echo):
     p, a = echo["vulnerable"]["personalized"], echo["vulnerable"]["aggregate"]
     assert p["vulnerable"] - p["others"] >= 0.2, f"personalized: {p}"
     assert a["vulnerable"] - a["others"] < 0.2, f"aggregate: {a}"
+
+
+@pytest.fixture
+def personas(reproduced):
+    return reproduced("04_personas")
+
+
+@pytest.mark.lesson("04_personas")
+def test_personas_gain_for_multi_persona_users_only(personas):
+    r = personas
+    assert r["seed"] == 0 and r["by_personas"]["n_personas"] == [1, 2, 3]
+    multi, single = r["gain_multi"], r["gain_single"]
+    assert multi["ci95"][0] > 0 and multi["mean"] >= 0.03, f"AMP - single, 2-3 personas: {multi}"
+    assert abs(single["mean"]) <= 0.01, f"AMP - single, 1 persona: {single}"
+    three = {name: r["by_personas"][name][2] for name in ("single", "single_kd", "amp", "max")}
+    assert three["amp"] > three["single"] and three["amp"] > three["single_kd"], (
+        f"3-persona users: AMP must beat one vector at d and at K*d: {three}")
+
+
+@pytest.mark.lesson("04_personas")
+def test_personas_explanations_beat_chance(personas):
+    e = personas["explanation"]
+    assert e["faithfulness"] >= e["chance"] + 0.30, f"explanations: {e}"
+
+
+@pytest.mark.lesson("04_personas")
+def test_personas_break_it(personas):
+    flat, k1 = personas["single_taste_town"], personas["k1_equals_single"]
+    assert abs(flat["amp"] - flat["single"]) <= 0.01, f"single-taste town: {flat}"
+    assert abs(k1["amp"] - k1["single"]) <= 0.005, f"K = 1 vs single vector: {k1}"
+    real = personas["real_data"]
+    assert "skipped" in real or set(real["accuracy"]) == {"mean", "attention", "max"}, real

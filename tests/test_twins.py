@@ -9,6 +9,7 @@ from scipy.special import digamma
 import course.echo
 import course.metrics
 import course.nearmiss
+import course.personas
 import course.profiles
 import course.similarity
 import course.ranking
@@ -46,6 +47,13 @@ _bel, _comm = rng.uniform(-1, 1, (300, 9)), rng.choice([4, 1, 9], 300)
 _sets, _ideal = rng.random((60, 25)) < 0.2, rng.random((60, 25)) < 0.3
 _sets[:3] = False
 _user_pairs = rng.integers(0, 60, (200, 2))
+_personas, _items = rng.standard_normal((7, 3, 5)), rng.standard_normal((23, 5))
+_ranked = rng.integers(-2, 3, size=(60, 25)).astype(float)      # many ties
+_ranked[rng.random((60, 25)) < 0.2] = -np.inf
+_target = rng.integers(0, 25, size=60)
+_ranked[np.arange(60), _target] = rng.integers(-2, 3, size=60)
+_counts = rng.integers(0, 5, size=(50, 3, 3)).astype(float)
+_hist, _recs = rng.integers(0, 12, (30, 40)), rng.integers(0, 16, (30, 10))
 
 # (lesson, solution cell id, function name, library twin, argument tuples)
 TWINS = [
@@ -85,6 +93,16 @@ TWINS = [
      [(_bel, _comm), (_bel, np.zeros(300, int))]),
     ("06_echo_chambers", "homogenization-solution", "homogenization", course.echo.homogenization,
      [(_sets, _ideal, _user_pairs)]),
+    ("04_personas", "attention-solution", "persona_attention", course.personas.persona_attention,
+     [(_personas, _items, t) for t in (0.1, 1.0, 3.0)] + [(300 * _personas, _items, 1.0)]),
+    ("04_personas", "attention-solution", "amp_scores", course.personas.amp_scores,
+     [(_personas, _items, t) for t in (0.1, 1.0, 3.0)] + [(_personas[:, :1], _items, 0.5)]),
+    ("04_personas", "ndcg-solution", "ndcg_at_k", course.personas.ndcg_at_k,
+     [(_ranked, _target, k) for k in (1, 5, 10, 40)] + [(np.zeros((4, 30)), np.arange(4), 10)]),
+    ("04_personas", "match-solution", "match_personas", course.personas.match_personas,
+     [(_counts,), (_counts[:, :2, :2],), (rng.integers(0, 4, (20, 4, 4)),)]),
+    ("04_personas", "taste-solution", "taste_distance", course.personas.taste_distance,
+     [(_hist, _recs, 16), (_recs, _recs, 16), (_hist[:1], _hist[:1, :10], 12)]),
 ]
 
 
