@@ -18,6 +18,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 
+from .checks import twin
 from .metrics import confidence
 from .similarity import cosine_similarity_matrix, nearest_neighbour
 from .world import Town, make_town, topic_usage
@@ -159,6 +160,7 @@ def calibrated(judge, X_cal, y_cal, method: str = "sigmoid") -> CalibratedClassi
 
 # --- the exercises' reference versions ------------------------------------------------------
 
+@twin
 def stated_certainty(p) -> np.ndarray:
     """Certainty on the 1-100 scale: the probability of the predicted answer, in percent.
 
@@ -171,6 +173,7 @@ def stated_certainty(p) -> np.ndarray:
     return np.clip(np.rint(100 * confidence(p)), 1, 100).astype(int)
 
 
+@twin
 def certainty_band(certainty) -> np.ndarray:
     """(n,) verbal band of each stated certainty (1-20 uncertain ... 81-100 highly confident)."""
     tops = np.array([top for top, _ in BANDS])
@@ -178,6 +181,7 @@ def certainty_band(certainty) -> np.ndarray:
     return names[np.searchsorted(tops, np.asarray(certainty), side="left")]
 
 
+@twin
 def selective_accuracy(p, y, certainty, threshold: float = HIGH) -> tuple[float, float]:
     """Accuracy and coverage of the answers stated with certainty >= ``threshold``.
 
@@ -196,6 +200,7 @@ def selective_accuracy(p, y, certainty, threshold: float = HIGH) -> tuple[float,
     return float(correct.mean()), float(answered.mean())
 
 
+@twin
 def risk_coverage(p, y, certainty) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Risk-coverage curve: answer only items stated at or above each distinct certainty.
 
@@ -215,6 +220,7 @@ def risk_coverage(p, y, certainty) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ranked[last], answered / len(ranked), np.cumsum(wrong)[last] / answered
 
 
+@twin
 def identity_score(p_persona, p_prior, choices) -> np.ndarray:
     """Does this persona explain the user's recent choices better than no persona at all?
 
