@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine (see README):
-#   make lab    set up .venv, then open the course in JupyterLab
+#   make lab    set up .venv, then open the course in JupyterLab (student view)
 #   make test   set up .venv, then run the whole test suite
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -8,15 +8,21 @@ PORT   ?= 8888
 # nbgrader runs helper tools (alembic) by name: the venv's bin must be on PATH
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: lab test lessons bench grade bench-grade setup clean
+.PHONY: lab lab-instructor test lessons bench grade bench-grade setup clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@tools/setup.sh
 
 setup: $(STAMP)
 
+# students see nbgrader's Validate and Assignments; ROLE=instructor (or make lab-instructor)
+# adds Create Assignment, Formgrader and the course list
+ROLE   ?= student
 lab: $(STAMP)
-	@$(PY) -m course.tooling.lab --port $(PORT)
+	@$(PY) -m course.tooling.lab --port $(PORT) --role $(ROLE)
+
+lab-instructor: $(STAMP)
+	@$(PY) -m course.tooling.lab --port $(PORT) --role instructor
 
 # the browser test needs Debian's chromium: installed here when missing (apt-get)
 test: $(STAMP)

@@ -182,7 +182,8 @@ def checking(*twins: str) -> Iterator[None]:
 def grading() -> bool:
     """True while nbgrader validates or autogrades (it sets ``NBGRADER_EXECUTION``).
 
-    Lessons use it to shrink heavy work (fewer users, fewer epochs) during grading.
+    Lessons run in full while graded, so that the graded notebook shows what the student saw;
+    they use it only to skip what grading cannot do (a download) and say so in a sentence.
     """
     return bool(os.environ.get("NBGRADER_EXECUTION"))
 

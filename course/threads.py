@@ -103,12 +103,16 @@ def configure(environ=None) -> int | None:
     ``torch.set_num_threads(1)`` made before importing ``course`` stands).
     """
     environ = os.environ if environ is None else environ
-    if environ.get("OMP_NUM_THREADS") and "OMP_NUM_THREADS" not in SET:
+
+    def ours(name: str) -> bool:  # set by an earlier call, not by the user
+        return name in environ and SET.get(name) == environ[name]
+
+    if environ.get("OMP_NUM_THREADS") and not ours("OMP_NUM_THREADS"):
         return None
     n = available_cpus()
-    for name, value in ((v, str(n)) for v in POOL_VARIABLES):
-        if name not in environ or name in SET:
-            environ[name] = SET[name] = value
+    for name in POOL_VARIABLES:
+        if name not in environ or ours(name):
+            environ[name] = SET[name] = str(n)
     if "OMP_WAIT_POLICY" not in environ:  # waiting OpenMP threads sleep instead of spinning
         environ["OMP_WAIT_POLICY"] = SET["OMP_WAIT_POLICY"] = "PASSIVE"
     if environ is os.environ:  # libraries already loaded: lower their pools, never raise them
