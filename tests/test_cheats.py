@@ -778,7 +778,7 @@ def exercise_cells(nb):
     return [c for c in nb.cells if c.cell_type == "code" and (meta(c).get("grade") or meta(c).get("solution"))]
 
 
-def test_cell_after(cells, solution_id: str) -> str:
+def checking_cell(cells, solution_id: str) -> str:
     """The id of the test cell that checks a solution cell: the next graded code cell."""
     index = next(i for i, c in enumerate(cells) if grade_id(c) == solution_id)
     return next(grade_id(c) for c in cells[index + 1:]
@@ -835,7 +835,7 @@ def test_wrong_answers_lose_points_and_honest_ones_do_not(lesson_id, tmp_path):
     cells = exercise_cells(source)
     problems = []
     for student, replaced in students.items():
-        losing = {test_cell_after(cells, cid) for cid in replaced}
+        losing = {checking_cell(cells, cid) for cid in replaced}
         for test_id, (score, top) in scores[student].items():
             if test_id in losing and score >= top:
                 problems.append(f"{student}: {test_id} scored full marks ({score}/{top}) for a wrong answer")
