@@ -59,6 +59,13 @@ def cell(*parts: str) -> str:
 
 COSINE = "cosine-solution"
 NEAREST = "nearest-solution"
+_COSINE = """
+def cosine_similarity_matrix(X):
+    X = np.asarray(X, dtype=float)
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    unit = np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
+    return RESULT
+"""
 
 L00 = {
     "alias": {
@@ -114,26 +121,14 @@ L00 = {
             """),
     },
     "clip-and-subtract-identity": {
-        COSINE: cell("""
-            def cosine_similarity_matrix(X):
-                X = np.asarray(X, dtype=float)
-                norms = np.linalg.norm(X, axis=1, keepdims=True)
-                unit = np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
-                return np.clip(unit @ unit.T, 0, 1)
-            """),
+        COSINE: cell(_COSINE.replace("RESULT", "np.clip(unit @ unit.T, 0, 1)")),
         NEAREST: cell("""
             def nearest_neighbour(S):
                 return np.argmax(S - np.eye(len(S)), axis=1)
             """),
     },
     "loops": {
-        COSINE: cell("""
-            def cosine_similarity_matrix(X):
-                X = np.asarray(X, dtype=float)
-                norms = np.linalg.norm(X, axis=1, keepdims=True)
-                unit = np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
-                return np.array([unit @ row for row in unit])
-            """),
+        COSINE: cell(_COSINE.replace("RESULT", "np.array([unit @ row for row in unit])")),
         NEAREST: cell("""
             def nearest_neighbour(S):
                 S = np.asarray(S, dtype=float)
@@ -146,13 +141,7 @@ L00 = {
             """),
     },
     "absolute-and-in-place": {
-        COSINE: cell("""
-            def cosine_similarity_matrix(X):
-                X = np.asarray(X, dtype=float)
-                norms = np.linalg.norm(X, axis=1, keepdims=True)
-                unit = np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
-                return np.abs(unit @ unit.T)
-            """),
+        COSINE: cell(_COSINE.replace("RESULT", "np.abs(unit @ unit.T)")),
         NEAREST: cell("""
             def nearest_neighbour(S):
                 S = np.asarray(S)
