@@ -1,12 +1,14 @@
 """Thread counts from the CPUs this process may actually use.
 
 Libraries size their thread pools by the machine's cores, but a process often gets fewer:
-Binder gives one CPU of a many-core host (a cgroup quota), and a shared machine may pin a
-kernel to some cores (its affinity mask). More threads than CPUs make the same work slower
-and costlier: the lessons' models are small, so threads mostly wait for each other, and
-OpenMP's waiting threads spin on a CPU. Importing ``course`` therefore calls
-:func:`configure`, which sets OpenMP, BLAS and torch to :func:`available_cpus` threads, the
-smaller of the affinity mask and the cgroup CPU quota, and lets waiting threads sleep.
+Binder gives one CPU of a many-core host (a cgroup quota), a shared machine may pin a kernel
+to some cores (its affinity mask), and other programs may keep cores busy. More threads than
+free CPUs make the same work slower and costlier: the lessons' models are small, so threads
+mostly wait for each other, and waiting OpenMP and BLAS threads spin on a CPU (measured on a
+busy two-core machine: lesson 03 took four times the CPU with two BLAS threads as with one).
+Importing ``course`` therefore calls :func:`configure`, which sets OpenMP, BLAS and torch to
+:func:`available_cpus` threads: the smaller of the affinity mask and the cgroup CPU quota,
+and of the CPUs the load average leaves idle; and it lets waiting OpenMP threads sleep.
 
 An explicit choice wins: with ``OMP_NUM_THREADS`` set, nothing is changed. ``configure``
 costs about a millisecond (two small files read, no library imported).
@@ -18,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["available_cpus", "cgroup_cpu_limit", "configure", "SET"]
+__all__ = ["available_cpus", "cgroup_cpu_limit", "idle_cpus", "configure", "SET"]
 
 #: environment variables that size OpenMP and BLAS thread pools (read when a library loads)
 POOL_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -78,9 +80,17 @@ def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup"),
     return min(limits) if limits else None
 
 
+def idle_cpus() -> int | None:
+    """The machine's CPUs minus its 1-minute load average, rounded; None where unknown."""
+    if not hasattr(os, "getloadavg"):
+        return None
+    return round((os.cpu_count() or 1) - os.getloadavg()[0])
+
+
 def available_cpus(root: Path = Path("/sys/fs/cgroup"),
-                   membership: Path = Path("/proc/self/cgroup")) -> int:
-    """CPUs this process may use: its affinity mask, capped by its cgroup quota (at least 1).
+                   membership: Path = Path("/proc/self/cgroup"), idle=idle_cpus) -> int:
+    """CPUs this process may use: its affinity mask, capped by its cgroup quota and by the
+    CPUs other programs leave idle (``idle()``), and at least 1.
 
     A fractional quota rounds down (1.5 CPUs run one thread without being throttled).
     """
@@ -91,6 +101,9 @@ def available_cpus(root: Path = Path("/sys/fs/cgroup"),
     quota = cgroup_cpu_limit(root, membership)
     if quota is not None:
         cpus = min(cpus, math.floor(quota))
+    free = idle()
+    if free is not None:
+        cpus = min(cpus, free)
     return max(1, cpus)
 
 

@@ -2,7 +2,9 @@
 
 Each notebook runs twice, each time in its own subprocess: pinned to one core with one
 BLAS/torch thread (the budget's condition), and on two cores with the course's automatic
-thread setting (:mod:`course.threads`, what a student's kernel gets on a two-core machine).
+thread setting (:mod:`course.threads`, what a student's kernel gets on a two-core machine:
+two threads when both cores are idle, fewer when other programs keep them busy; the table
+shows the count chosen).
 The parent reads each subprocess tree's CPU time and peak resident memory from ``wait4``.
 Timings depend on what else the machine runs: the load average is reported beside them, and
 CPU seconds are the figure that does not depend on it.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -79,7 +82,9 @@ def run_notebook(path: Path, mode: str = "1 thread") -> dict:
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
+    chosen = re.search(r"^threads: (\d+)$", output, re.M)
     return {"notebook": path.parent.name, "mode": mode, "cores": cores,
+            "threads": int(chosen.group(1)) if chosen else None,
             "wall_s": round(wall, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
             "peak_mb": round(usage.ru_maxrss / 1024, 1), "ok": proc.returncode == 0,
             **({} if proc.returncode == 0 else {"error": output[-2000:]})}
@@ -98,12 +103,13 @@ def within_budget(row: dict) -> bool:
 def table(rows: list[dict]) -> str:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     lines = [f"load average (1, 5, 15 min) at the end: {load}",
-             f"{'notebook':<20} {'threads':<10} {'cores':>5} {'wall (s)':>9} {'CPU (s)':>8} "
+             f"{'notebook':<20} {'threads':<14} {'cores':>5} {'wall (s)':>9} {'CPU (s)':>8} "
              f"{'peak (MB)':>10}  verdict",
-             f"{'budget':<20} {'':<10} {'':>5} {BUDGET_SECONDS:>9.0f} {'':>8} {BUDGET_MB:>10.0f}"]
+             f"{'budget':<20} {'':<14} {'':>5} {BUDGET_SECONDS:>9.0f} {'':>8} {BUDGET_MB:>10.0f}"]
     for r in rows:
         verdict = "ok" if within_budget(r) else ("FAILED TO RUN" if not r["ok"] else "OVER BUDGET")
-        lines.append(f"{r['notebook']:<20} {r['mode']:<10} {r['cores']:>5} {r['wall_s']:>9.1f} "
+        mode = r["mode"] if r["mode"] == "1 thread" else f"{r['mode']} ({r['threads']})"
+        lines.append(f"{r['notebook']:<20} {mode:<14} {r['cores']:>5} {r['wall_s']:>9.1f} "
                      f"{r['cpu_s']:>8.1f} {r['peak_mb']:>10.0f}  {verdict}")
     return "\n".join(lines)
 
@@ -140,4 +146,5 @@ def main(as_json: bool) -> int:
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--execute"]:
+    print(f"threads: {os.environ['OMP_NUM_THREADS']}", flush=True)  # what `import course` chose
     execute(Path(sys.argv[2]))
