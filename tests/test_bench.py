@@ -2,11 +2,13 @@
 import os
 
 import nbformat
+import pytest
 
 from course import threads
 from course.tooling import bench
 
 
+@pytest.mark.slow  # runs a notebook in a kernel in each mode
 def test_each_mode_reports_wall_cpu_memory_and_cores(tmp_path):
     path = tmp_path / "tiny" / "tiny.ipynb"
     path.parent.mkdir()

@@ -71,6 +71,7 @@ def test_configure_fills_the_environment_and_keeps_what_is_set(monkeypatch):
     assert threads.configure({"OMP_NUM_THREADS": "2"}) is None, "an explicit setting wins"
 
 
+@pytest.mark.slow  # starts a Python that imports torch, three times
 @pytest.mark.parametrize("pinned,explicit", [(1, None), (2, None), (2, "1")])
 def test_a_kernel_importing_course_gets_one_torch_thread_per_free_cpu(pinned, explicit):
     if len(os.sched_getaffinity(0)) < pinned:
