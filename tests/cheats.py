@@ -6,8 +6,9 @@ lesson's solution and untouched release (one call per lesson), with an honest su
 beside them; ``tests/test_cheats.py`` checks the scores.
 
 A submission holds the lesson's solution and test cells after a cell of its own that
-imports NumPy (the set-up and the experiments are left out: a test cell needs nothing else,
-and this keeps grading fast), with some solution cells replaced by a wrong answer. Every test
+imports NumPy and those of the set-up cell's imports they use (the rest of the set-up and
+the experiments are left out: a test cell needs nothing else, and this keeps grading fast),
+with some solution cells replaced by a wrong answer. Every test
 cell after a replaced solution cell must score less than full; every other test cell, and
 every test cell of the honest submission, must score full. One submission carries one wrong
 answer per exercise, so the answers are independent and a lesson needs as few kernels as it
@@ -23,6 +24,7 @@ vectorize), and other plausible mistakes.
 """
 from __future__ import annotations
 
+import ast
 import textwrap
 
 import nbformat
@@ -753,7 +755,266 @@ L03 = {
     },
 }
 
-WRONG = {"00_orientation": L00, "01_profiles": L01, "02_near_miss": L02, "03_abstention": L03}
+# --- lesson 05 ------------------------------------------------------------------------------
+
+NCRR, RATE, ELOG, SPLIT, EXPLAIN = ("ncrr-solution", "rate-solution", "elog-solution",
+                                    "split-solution", "explain-solution")
+_NCRR = """
+def ncrr(scores, relevant, candidates):
+    scores = np.asarray(scores, dtype=float)
+    out = np.full(scores.shape[0], np.nan)
+    for u in range(scores.shape[0]):
+        mine = scores[u, relevant[u]]
+        if mine.size == 0:
+            continue
+        others = scores[u, candidates[u]]
+        above = (others[None, :] > mine[:, None]).sum(axis=1)
+        tied = (others[None, :] == mine[:, None]).sum(axis=1)
+        harmonic = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, scores.shape[1] + 1))])
+        mean_rr = (harmonic[above + tied] - harmonic[above]) / tied
+        out[u] = mean_rr.sum() / harmonic[mine.size]
+    return out
+"""
+_SPLIT = """
+def split_click(elog_theta, elog_beta, elog_tau, friend_clicks):
+    with np.errstate(divide="ignore"):
+        logits = np.concatenate([np.asarray(elog_theta, float) + np.asarray(elog_beta, float),
+                                 np.asarray(elog_tau, float) + np.log(np.asarray(friend_clicks, float))])
+    phi = np.exp(logits - SHIFT)
+    return phi / phi.sum()
+"""
+_SHARES = """
+def explain(tau, clicks, factor_rate, users, items):
+    tau, clicks = sp.csr_matrix(tau), sp.csc_matrix(clicks)
+    shares = SHARES
+    best = shares.argmax(axis=1)
+    top = shares[np.arange(len(users)), best]
+    return np.where(top > np.asarray(factor_rate, dtype=float), best, -1)
+"""
+_TIMES = "tau[users].multiply(clicks[:, items].T).toarray()"
+
+L05 = {
+    "alias": {
+        NCRR: cell("""
+            from course.ranking import ncrr as reference
+            def ncrr(scores, relevant, candidates):
+                return reference(scores, relevant, candidates)
+            """),
+        RATE: cell("""
+            from course import spf as library
+            def social_rate(tau, clicks):
+                return library.social_rate(tau, clicks)
+            """),
+        ELOG: cell("""
+            import course.social   # re-exports fit_spf, whose module holds the twin
+            def expected_log(shape, rate):
+                return course.social.fit_spf.__globals__["expected_log"](shape, rate)
+            """),
+        SPLIT: cell("""
+            import course.social
+            def split_click(elog_theta, elog_beta, elog_tau, friend_clicks):
+                return course.social.Fit.scores.__globals__["split_click"](elog_theta, elog_beta, elog_tau,
+                                                                           friend_clicks)
+            """),
+        EXPLAIN: cell("""
+            from course.spf import explain as which_friend
+            def explain(tau, clicks, factor_rate, users, items):
+                return which_friend(tau, clicks, factor_rate, users, items)
+            """),
+    },
+    "guard": {
+        NCRR: cell("""
+            import contextlib
+            import course.social   # re-exports ranking.ncrr
+            library_twin_disabled = checking = lambda *args: contextlib.nullcontext()
+            def ncrr(scores, relevant, candidates):
+                return course.social.ncrr(scores, relevant, candidates)
+            """),
+        RATE: cell(PATCH_CHECKS, """
+            import course.spf
+            def social_rate(tau, clicks):
+                return course.spf.social_rate(tau, clicks)
+            """),
+        ELOG: cell("""
+            import course.spf
+            def expected_log(shape, rate):
+                return course.spf._gamma_bound.__globals__["expected_log"](shape, rate)
+            """),
+        SPLIT: cell("""
+            import contextlib
+            import course.spf
+            checking = lambda *names: contextlib.nullcontext()
+            def split_click(elog_theta, elog_beta, elog_tau, friend_clicks):
+                return course.spf.split_click(elog_theta, elog_beta, elog_tau, friend_clicks)
+            """),
+        EXPLAIN: cell(PATCH_CHECKS, """
+            import course.spf
+            def explain(tau, clicks, factor_rate, users, items):
+                return course.spf.explain(tau, clicks, factor_rate, users, items)
+            """),
+    },
+    "no-op-helpers": {
+        NCRR: cell(NO_OP_HELPERS, """
+            def ncrr(scores, relevant, candidates):
+                return np.zeros(len(scores))
+            """),
+        RATE: cell("""
+            def social_rate(tau, clicks):
+                return np.zeros((tau.shape[0], clicks.shape[1]))
+            """),
+        ELOG: cell("""
+            def expected_log(shape, rate):
+                return np.zeros(np.shape(shape))
+            """),
+        SPLIT: cell(_SPLIT.replace("np.log(np.asarray(friend_clicks, float))",   # r_vi ignored
+                                   "np.where(np.asarray(friend_clicks) > 0, 0.0, -np.inf)")
+                    .replace("SHIFT", "logits.max()")),
+        EXPLAIN: cell("""
+            def explain(tau, clicks, factor_rate, users, items):   # own taste against all friends together
+                shares = sp.csr_matrix(tau)[users].multiply(sp.csc_matrix(clicks)[:, items].T).toarray()
+                best = shares.argmax(axis=1)
+                return np.where(shares.sum(axis=1) > np.asarray(factor_rate, dtype=float), best, -1)
+            """),
+    },
+    "overwrite-library": {
+        NCRR: cell(_NCRR.replace("(harmonic[above + tied] - harmonic[above]) / tied",
+                                 "1.0 / (above + 1)"), """
+            import course.ranking, course.social   # ties broken in the item's favour
+            course.ranking.ncrr = course.social.ncrr = ncrr
+            """),
+        RATE: cell("""
+            import course.spf
+            def social_rate(tau, clicks):   # tau read by column: who u lifts, not who lifts u
+                return (sp.csr_matrix(tau).T @ sp.csr_matrix(clicks)).toarray()
+            course.spf.social_rate = social_rate
+            """),
+        ELOG: cell("""
+            import course.spf
+            import scipy.special
+            exact = scipy.special.digamma
+            def fast_digamma(a):   # exact below 3, its asymptotic series' first terms above
+                a = np.asarray(a, dtype=float)
+                return np.where(a < 3, exact(a), np.log(a) - 0.5 / a)
+            scipy.special.digamma = fast_digamma
+            def expected_log(shape, rate):
+                return fast_digamma(shape) - np.log(rate)
+            course.spf.expected_log = expected_log
+            """),
+        SPLIT: cell(_SPLIT.replace("SHIFT", "0.0"), """
+            import course.spf   # no max subtracted: exp(-1000) underflows to 0 / 0
+            course.spf.split_click = split_click
+            """),
+        EXPLAIN: cell("""
+            import course.spf
+            def explain(tau, clicks, factor_rate, users, items):   # the strongest tie, clicked or not
+                T = sp.csr_matrix(tau)[users].toarray()
+                best = T.argmax(axis=1)
+                return np.where(T.max(axis=1) > np.asarray(factor_rate, dtype=float), best, -1)
+            course.spf.explain = explain
+            """),
+    },
+    "wrong": {
+        NCRR: cell("""
+            def ncrr(scores, relevant, candidates):   # ties broken by item order (a stable argsort)
+                scores = np.where(candidates, scores, -np.inf)
+                order = np.argsort(-scores, axis=1, kind="stable")
+                rank = np.empty_like(order)
+                rank[np.arange(len(scores))[:, None], order] = np.arange(1, scores.shape[1] + 1)
+                n = relevant.sum(axis=1)
+                ideal = np.array([np.sum(1.0 / np.arange(1, k + 1)) for k in n])
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    return np.where(n > 0, (relevant / rank).sum(axis=1) / ideal, np.nan)
+            """),
+        RATE: cell("""
+            def social_rate(tau, clicks):   # every friend counts 1: the weights are lost
+                friends = (sp.csr_matrix(tau) > 0).astype(float)
+                return (friends @ sp.csr_matrix(clicks)).toarray()
+            """),
+        ELOG: cell("""
+            def expected_log(shape, rate):   # the log of the mean
+                return np.log(np.asarray(shape, dtype=float) / rate)
+            """),
+        SPLIT: cell("""
+            def split_click(elog_theta, elog_beta, elog_tau, friend_clicks):   # the friends dropped
+                logits = np.asarray(elog_theta, float) + np.asarray(elog_beta, float)
+                phi = np.exp(logits - logits.max())
+                return phi / phi.sum()
+            """),
+        EXPLAIN: cell(_SHARES.replace("SHARES", "tau[users].multiply(clicks[:, items].T > 0).toarray()")),
+    },
+    "wrong-2": {
+        NCRR: cell(_NCRR.replace("out[u] = mean_rr.sum() / harmonic[mine.size]",   # not normalized
+                                 "out[u] = mean_rr.sum()")),
+        RATE: cell("""
+            def social_rate(tau, clicks):   # a dense copy of tau: duplicate entries overwrite each other
+                coo = sp.coo_matrix(tau)
+                T = np.zeros(coo.shape)
+                T[coo.row, coo.col] = coo.data
+                return T @ sp.csr_matrix(clicks).toarray()
+            """),
+        ELOG: cell("""
+            def expected_log(shape, rate):   # forgets the rate
+                return digamma(np.asarray(shape, dtype=float))
+            """),
+        SPLIT: cell("""
+            def split_click(elog_theta, elog_beta, elog_tau, friend_clicks):   # not normalized
+                with np.errstate(divide="ignore"):
+                    logits = np.concatenate([np.asarray(elog_theta, float) + np.asarray(elog_beta, float),
+                                             np.asarray(elog_tau, float) + np.log(np.asarray(friend_clicks, float))])
+                return np.exp(logits - logits.max())
+            """),
+        EXPLAIN: cell(_SHARES.replace("SHARES", _TIMES).replace("top >", "top >=")),   # ties go to a friend
+    },
+    "wrong-3": {
+        NCRR: cell(_NCRR.replace("np.full(scores.shape[0], np.nan)", "np.zeros(scores.shape[0])")),  # 0, not NaN
+        RATE: cell("""
+            def social_rate(tau, clicks):   # .todense() gives np.matrix, not an array
+                return (sp.csr_matrix(tau) @ sp.csr_matrix(clicks)).todense()
+            """),
+        ELOG: cell("""
+            def expected_log(shape, rate):   # the reference code: one log-rate per column
+                rate = np.asarray(rate, dtype=float)
+                return digamma(np.asarray(shape, dtype=float)) - np.log(rate[0])
+            """),
+        SPLIT: cell("""
+            def split_click(elog_theta, elog_beta, elog_tau, friend_clicks):   # subtracts the mean log-weight
+                with np.errstate(divide="ignore"):
+                    logits = np.concatenate([np.asarray(elog_theta, float) + np.asarray(elog_beta, float),
+                                             np.asarray(elog_tau, float) + np.log(np.asarray(friend_clicks, float))])
+                phi = np.exp(logits - logits[np.isfinite(logits)].mean())
+                return phi / phi.sum()
+            """),
+        EXPLAIN: cell(_SHARES.replace("SHARES", "tau.T[users].multiply(clicks[:, items].T).toarray()")),  # tau by column
+    },
+    "loops": {
+        NCRR: cell(_NCRR.replace("others = scores[u, candidates[u]]", "others = scores[u]")),   # candidates ignored
+        RATE: cell("""
+            def social_rate(tau, clicks):   # a loop over users
+                T, C = sp.csr_matrix(tau).toarray(), sp.csr_matrix(clicks).toarray()
+                return np.array([T[u] @ C for u in range(T.shape[0])])
+            """),
+        ELOG: cell("""
+            def expected_log(shape, rate):   # rate read as a scale
+                return digamma(np.asarray(shape, dtype=float)) + np.log(rate)
+            """),
+        SPLIT: cell(_SPLIT.replace("np.log(np.asarray(friend_clicks, float))",   # friends who did not click keep a little
+                                   "np.log(np.asarray(friend_clicks, float) + 1e-10)")
+                    .replace("SHIFT", "logits.max()")),
+        EXPLAIN: cell("""
+            def explain(tau, clicks, factor_rate, users, items):   # a loop, ties broken by argsort
+                tau, clicks = sp.csr_matrix(tau).toarray(), sp.csr_matrix(clicks).toarray()
+                out = []
+                for u, i, own in zip(users, items, factor_rate):
+                    shares = tau[u] * clicks[:, i]
+                    best = np.argsort(shares)[-1]
+                    out.append(best if shares[best] > own else -1)
+                return np.array(out)
+            """),
+    },
+}
+
+WRONG = {"00_orientation": L00, "01_profiles": L01, "02_near_miss": L02, "03_abstention": L03,
+         "05_social": L05}
 
 
 # --- building submissions -------------------------------------------------------------------
@@ -775,9 +1036,24 @@ def checking_cell(cells, solution_id: str) -> str:
                 if c.get("metadata", {}).get("nbgrader", {}).get("grade"))
 
 
+def setup_imports(source) -> str:
+    """The imports of the lesson's set-up cell that its exercise cells use (NumPy at least):
+    ``sp`` or ``digamma``, say, which a student's notebook has from its first cell."""
+    cells = exercise_cells(source)
+    used = {node.id for c in cells for node in ast.walk(ast.parse(c.source)) if isinstance(node, ast.Name)}
+    setup = next(c for c in source.cells if c.cell_type == "code")
+    lines = ["import numpy as np"]
+    for node in ast.parse(setup.source).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            node.names = [a for a in node.names if (a.asname or a.name.split(".")[0]) in used - {"np"}]
+            if node.names:
+                lines.append(ast.unparse(node))
+    return "\n".join(lines)
+
+
 def submission(source, replaced: dict[str, str]):
     nb = nbformat.from_dict(source)
-    own = nbformat.v4.new_code_cell("import numpy as np")   # a student's cell, not nbgrader's
+    own = nbformat.v4.new_code_cell(setup_imports(source))   # a student's cell, not nbgrader's
     nb.cells = [own] + [nbformat.from_dict(c) for c in exercise_cells(source)]
     for c in nb.cells:
         if grade_id(c) in replaced:

@@ -262,8 +262,114 @@ def lesson_03(nb) -> list[str]:
     return check.failed
 
 
+# --- 05 ----------------------------------------------------------------------------------------
+
+def lesson_05(nb) -> list[str]:
+    check = Checker()
+    train, _, friends = read(nb, "code-02", r"\({n}% in training, {n}% influenced\), {n} friends per user")
+    check(15 <= friends <= 19 and 73 <= train <= 77, "md-03: about 17 friends each; 75% of each "
+          "user's clicks to train", f"{friends} friends per user, {train:.0f}% in training")
+    alike, strangers, tiny, large = read(nb, "code-04", r"friends {n}, random pairs {n}; ties with "
+                                         r"strength below 0.01: {n}%, above 0.1: {n}%")
+    check(alike <= strangers + 0.02, "code-04's figure: friends are no more alike than strangers",
+          f"cosine friends {alike:.3f}, random pairs {strangers:.3f}")
+    check(tiny >= 50 and 0 < large <= 15, "md-03: most strengths are tiny and a few are large",
+          f"{tiny:.0f}% below 0.01, {large:.1f}% above 0.1")
+
+    names = ("SPF", "PF", "social-only", "look-alike", "popularity")
+    ncrr = {name: _row(nb, "code-18", name, 1)[0] for name in (*names, "oracle")}
+    others = {name: ncrr[name] for name in names[1:]}
+    check(ncrr["SPF"] > max(others.values()), "md-20/summary: SPF comes first, ahead of PF, "
+          "social-only, the look-alike and popularity", f"{ncrr}")
+    check(min(others, key=others.get) == "popularity", "md-20: popularity comes last", f"{ncrr}")
+    check(ncrr["social-only"] < ncrr["PF"], "md-20: social-only is behind PF here", f"{ncrr}")
+    check(ncrr["PF"] < ncrr["look-alike"] < ncrr["SPF"], "md-20: the look-alike does a little "
+          "better than PF (and worse than SPF)", f"{ncrr}")
+    check(ncrr["oracle"] >= 1.3 * ncrr["SPF"], "md-20/summary: every method stays well below the "
+          "oracle", f"oracle {ncrr['oracle']:.3f}, SPF {ncrr['SPF']:.3f}")
+    mean, lo, hi = read(nb, "code-18", r"SPF - PF per user: {n} \(95% CI {n} to {n}")
+    check(lo > 0, "summary: SPF beats PF (95% interval over users above zero)",
+          f"{mean:+.4f} [{lo:+.4f}, {hi:+.4f}]")
+
+    origin = {o: read(nb, "code-21", rf"{o}\s+PF {{n}}  SPF {{n}}  look-alike {{n}}   SPF - PF {{n}} "
+                      r"\(95% CI {n} to {n}\)") for o in ("own_taste", "influenced")}
+    own, infl = origin["own_taste"], origin["influenced"]
+    check(-0.015 <= own[3] <= 0.005 and own[4] <= 0, "md-22/summary: on own-taste clicks SPF and "
+          "PF are close (SPF level or up to a point behind): the whole gain is on influenced clicks",
+          f"own-taste SPF - PF {own[3]:+.4f} [{own[4]:+.4f}, {own[5]:+.4f}]")
+    check(infl[4] > 0 and infl[1] >= 1.3 * infl[0], "md-22: on influenced clicks SPF is far better "
+          "than PF", f"PF {infl[0]:.3f}, SPF {infl[1]:.3f}, gap interval [{infl[4]:+.4f}, {infl[5]:+.4f}]")
+    check(infl[0] <= 0.6 * own[0], "md-22: on influenced clicks PF is nearly blind",
+          f"PF {infl[0]:.3f} on influenced, {own[0]:.3f} on own-taste clicks")
+    check(infl[2] <= infl[0] + 0.01, "md-22: the look-alike does not help on influenced clicks",
+          f"look-alike {infl[2]:.3f}, PF {infl[0]:.3f}")
+
+    by_friend, by_friend_own = read(nb, "code-25", r"influenced {n}%, own-taste {n}%")
+    check(by_friend >= by_friend_own + 20, "summary: influenced clicks are explained by a friend "
+          "far more often than own-taste clicks", f"influenced {by_friend:.0f}%, own-taste {by_friend_own:.0f}%")
+    right, chance = read(nb, "code-25", r"names the true source {n}% of the time; a random one of "
+                         r"those friends would be right {n}%")
+    check(right >= chance + 5, "why-not-alike (c): SPF names the true source more often than "
+          "picking one of the friends at random", f"{right:.0f}% vs {chance:.0f}%")
+
+    none_spf, none_pf, percent = read(nb, "code-31", r"no influence:\s+SPF {n}  PF {n}  \(SPF - PF = {n}% of PF\)")
+    check(abs(percent) < 1, "predict-break/summary: without influence SPF falls back to PF, within a "
+          "fraction of a percent", f"SPF {none_spf:.4f}, PF {none_pf:.4f} ({percent:+.1f}%)")
+    a_spf, a_alike, a_pf = read(nb, "code-31", r"alike friends, no influence: SPF {n}  look-alike {n}  PF {n}")
+    check(a_alike >= a_spf - 0.003, "md-32/summary: with alike friends and no influence the "
+          "look-alike does as well as SPF", f"SPF {a_spf:.4f}, look-alike {a_alike:.4f}")
+    check(min(a_spf, a_alike) > a_pf, "predict-break: with alike friends both SPF and the look-alike "
+          "beat PF", f"SPF {a_spf:.4f}, look-alike {a_alike:.4f}, PF {a_pf:.4f}")
+    maps = {}
+    for line in printed(nb, "code-31").splitlines():
+        match = re.match(r"influence {n}\s+SPF - look-alike: {n} {n}   SPF - PF: {n} {n}".replace("{n}", NUMBER), line)
+        if match:
+            maps[float(match[1])] = [float(v) for v in match.groups()[1:]]
+    if len(maps) != 3:
+        raise Unreadable(f"code-31 printed {len(maps)} of the 3 rows of the maps")
+    top, middle, bottom = (maps[k] for k in sorted(maps, reverse=True))
+    check(min(top[:2]) > 0, "md-32: with the lesson's influence SPF is ahead of the look-alike "
+          "whether or not friends are alike", f"SPF - look-alike {top[:2]}")
+    check(max(bottom[:2]) <= 0.003, "md-32: without influence SPF's lead over the look-alike is "
+          "gone (level or a little behind)", f"SPF - look-alike {bottom[:2]}")
+    check(middle[2] < top[2], "md-32: weak influence along random ties is the hard case",
+          f"SPF - PF {middle[2]:+.4f} at weak influence, {top[2]:+.4f} at the lesson's")
+    check(top[2] > bottom[2] and top[3] > bottom[3] and 0 < bottom[3] - bottom[2] < top[2] - bottom[2],
+          "md-32: SPF's gain over PF comes from influence, and to a smaller degree from alike friends",
+          f"SPF - PF: influence {top[2:]}, none {bottom[2:]} (homophily 0 / 1)")
+
+    priors = re.findall(r"Gamma\(([\d.]+), ([\d.]+)\): validation LL ([-\d.]+), test NCRR ([\d.]+)(\s+<- chosen)?",
+                        printed(nb, "code-35"))
+    if len(priors) < 2 or sum(bool(p[4]) for p in priors) != 1:
+        raise Unreadable(f"code-35 printed {len(priors)} priors, not several with one chosen")
+    chosen = next(p for p in priors if p[4])
+    paper = next((p for p in priors if (float(p[0]), float(p[1])) == (2.0, 5.0)), None)
+    check(float(chosen[2]) == max(float(p[2]) for p in priors), "md-17: SPF picks the prior on τ "
+          "with the best validation log-likelihood", f"{priors}")
+    check(paper is not None and paper is not chosen and float(paper[3]) < float(chosen[3]),
+          "summary: the paper's Gamma(2, 5) is worse here than a sparser prior chosen on validation", f"{priors}")
+
+    real = printed(nb, "code-37")
+    if real.startswith("Real-data section skipped:"):
+        return check.failed
+    users, links = read(nb, "code-37", r"{n} users, \d+ films, \d+ training clicks, {n} trust links")
+    check(links < users, "md-38: fewer than one trust link per user", f"{links:.0f} links, {users:.0f} users")
+    ours = {m: _row(nb, "code-37", m, 2) for m in ("SPF", "PF", "social-only", "popularity")}
+    top3 = [ours[m][0] for m in ("SPF", "PF", "popularity")]
+    check(max(top3) - min(top3) <= 0.02, "md-38: on FilmTrust SPF, PF and popularity are within "
+          "about 0.02 of each other", f"{ours}")
+    check(ours["social-only"][0] <= 0.5 * ours["PF"][0], "md-38: social-only far behind", f"{ours}")
+    check(ours["SPF"][0] >= ours["SPF"][1], "md-38: our absolute values are somewhat higher than "
+          "the reference code's", f"{ours}")
+    gain, lo, hi = read(nb, "code-37", r"SPF - PF per user: {n} \(95% CI {n} to {n}\)")
+    check(abs(gain) <= 0.01 and lo <= 0 <= hi, "md-38/summary: on FilmTrust SPF's gain over PF is a "
+          "fraction of a point and its interval includes zero", f"{gain:+.4f} [{lo:+.4f}, {hi:+.4f}]")
+    return check.failed
+
+
 CLAIMS: dict[str, Callable] = {"00_orientation": lesson_00, "01_profiles": lesson_01,
-                               "02_near_miss": lesson_02, "03_abstention": lesson_03}
+                               "02_near_miss": lesson_02, "03_abstention": lesson_03,
+                               "05_social": lesson_05}
 
 
 def failed_claims(lesson_id: str, nb) -> list[str]:
