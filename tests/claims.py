@@ -287,7 +287,7 @@ def lesson_06(nb) -> list[str]:
     check(corr >= 0.7, "md-08: the personal weights line up with each user's lean", f"correlation {corr:.2f}")
     check(slope_v > slope_o, "md-08: steepest for the vulnerable users",
           f"slope {slope_v:.2f} (vulnerable) vs {slope_o:.2f} (others)")
-    check(abs(agg) <= 0.25 * spread and abs(agg - mean) <= 0.1 * spread, "md-08: the aggregate "
+    check(abs(agg) <= 0.25 * spread and abs(agg - mean) <= 0.25 * spread, "md-08: the aggregate "
           "side weight is the average of everyone's, and opposite leans cancel",
           f"aggregate {agg:+.2f}, personal mean {mean:+.2f}, spread {spread:.2f}")
 
@@ -310,10 +310,10 @@ def lesson_06(nb) -> list[str]:
           f"(aggregate {a_pol:.3f})")
     check(a_pol <= start + 0.02, "md-13: the aggregate model does not push the communities apart",
           f"polarization {start:.3f} at round 0, {a_pol:.3f} at the end")
-    check(ideal["sycophancy"] >= a_syc + 0.2 and abs(ideal["polarization"] - p_pol) <= 0.05,
+    check(ideal["sycophancy"] >= a_syc + (p_syc - a_syc) / 4 and abs(ideal["polarization"] - p_pol) <= 0.05,
           "md-13: the ideal server flatters too and polarizes as much",
-          f"ideal sycophancy {ideal['sycophancy']:.3f}, polarization {ideal['polarization']:.3f} "
-          f"(personalized {p_pol:.3f})")
+          f"ideal sycophancy {ideal['sycophancy']:.3f}, polarization {ideal['polarization']:.3f}; "
+          f"personalized {p_syc:.3f}, {p_pol:.3f}; aggregate sycophancy {a_syc:.3f}")
     a_hom, p_hom = end["homogenization"]
     check(0 < a_hom <= 0.1, "md-16/md-25: the aggregate server homogenizes a little",
           f"{a_hom:+.3f}")
