@@ -109,6 +109,7 @@ def fit_user_weights(X, y, l2: float = 1.0, n_steps: int = 10, w0=None) -> np.nd
     return newton(X, y, np.zeros((U, F), X.dtype), l2 * np.eye(F, dtype=X.dtype), w, n_steps)[0]
 
 
+@twin  # Exercise 2's computation in general form: guarded too, or it would answer the exercise
 def newton(X, y, mean, precision, w, n_steps: int = 1, offset=0.0) -> tuple[np.ndarray, np.ndarray]:
     """Newton steps for logistic regression with a Gaussian prior, for all users at once.
 
@@ -288,7 +289,8 @@ class Loop:
 
     Attributes:
         metrics: name -> (R,) per-round values: ``approval`` (mean approval probability of
-            what was served), ``truthfulness``, ``sycophancy``, ``polarization`` (after the
+            what was served; ``approval_factual`` and ``approval_opinion`` on each kind of
+            question), ``truthfulness``, ``sycophancy``, ``polarization`` (after the
             round's influence), ``jaccard`` (mean over the pairs, of the items served so far),
             and the counts behind sycophancy by group: ``wrong_vulnerable``,
             ``flattered_vulnerable``, ``wrong_others``, ``flattered_others``.
@@ -368,8 +370,9 @@ def run_loop(world: Beliefs, rounds: int = 40, lam: float = 1.0, explore: float 
     w_a, P_a = np.zeros((1, F), np.float32), np.float32(l2) * np.eye(F, dtype=np.float32)[None]
     sets = np.zeros((U, Q * K), bool)
     out = {name: np.zeros(rounds) for name in
-           ("approval", "truthfulness", "sycophancy", "polarization", "jaccard",
-            "wrong_vulnerable", "flattered_vulnerable", "wrong_others", "flattered_others")}
+           ("approval", "approval_factual", "approval_opinion", "truthfulness", "sycophancy",
+            "polarization", "jaccard", "wrong_vulnerable", "flattered_vulnerable", "wrong_others",
+            "flattered_others")}
 
     for t in tqdm(range(rounds), desc="rounds", disable=not progress):
         q = world.ask(asks, B).ravel()
@@ -385,6 +388,8 @@ def run_loop(world: Beliefs, rounds: int = 40, lam: float = 1.0, explore: float 
         y = (flips.random(U * B) < p).astype(np.float32)
 
         out["approval"][t] = p.mean()
+        factual = world.truth[q] != 0
+        out["approval_factual"][t], out["approval_opinion"][t] = p[factual].mean(), p[~factual].mean()
         _record(out, t, world.side[q, served], b, world.truth[q], world.vulnerable[user])
         world.influence(lean, user, q, served)
         out["polarization"][t] = polarization(world.belief(lean, sample),

@@ -1013,8 +1013,327 @@ L05 = {
     },
 }
 
+
+# --- lesson 06 ------------------------------------------------------------------------------
+
+SYCOPHANCY, FIT, SERVE, POLARIZATION, HOMOGENIZATION = (
+    "sycophancy-solution", "fit-solution", "serve-solution", "polarization-solution",
+    "homogenization-solution")
+_SYCOPHANCY = """
+def sycophancy_rate(side, belief, truth):
+    side, belief, truth = np.asarray(side), np.asarray(belief, dtype=float), np.asarray(truth)
+    stance = np.sign(belief)
+    wrong = WRONG
+    if not wrong.any():
+        return float("nan")
+    return RESULT
+"""
+_NEWTON = """
+def fit_user_weights(X, y, l2=1.0, n_steps=10):
+    X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+    U, _, F = X.shape
+    w = np.zeros((U, F))
+    Xt = X.transpose(0, 2, 1)
+    for _ in range(STEPS):
+        p = 1 / (1 + np.exp(-(X @ w[:, :, None])[..., 0]))
+        grad = (Xt @ (y - p)[:, :, None])[..., 0] - l2 * w
+        hess = (Xt * (p * (1 - p))[:, None, :]) @ X + RIDGE * np.eye(F)
+        w = w + np.linalg.solve(hess, grad[:, :, None])[..., 0]
+    return w
+"""
+_SERVE = """
+def serve(features, w_personal, w_aggregate, lam, explore, random_pick):
+    if not 0.0 <= lam <= 1.0:
+        raise ValueError(f"lam must be in [0, 1], got {lam}")
+    features = np.asarray(features, dtype=float)
+    personal = np.einsum("ukf,uf->uk", features, np.asarray(w_personal, dtype=float))
+    aggregate = features @ np.asarray(w_aggregate, dtype=float)
+    return RESULT
+"""
+_POLARIZATION = """
+def polarization(belief, community):
+    belief, community = np.asarray(belief, dtype=float), np.asarray(community)
+    labels = np.unique(community)
+    if labels.size < 2:
+        return 0.0
+    means = np.stack([belief[community == c].mean(axis=0) for c in labels])
+    diff = means[:, None, :] - means[None, :, :]
+    return RESULT
+"""
+_JACCARD = """
+def homogenization(sets, ideal_sets, pairs):
+    pairs = np.asarray(pairs)
+
+    def jaccard(s):
+        s = np.asarray(s, dtype=bool)
+        a, b = s[pairs[:, 0]], s[pairs[:, 1]]
+        inter, union = (a & b).sum(axis=1), (a | b).sum(axis=1)
+        return np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+
+    return RESULT
+"""
+
+L06 = {
+    "alias": {
+        SYCOPHANCY: cell("""
+            from course.echo import sycophancy_rate as reference
+            def sycophancy_rate(side, belief, truth):
+                return reference(side, belief, truth)
+            """),
+        FIT: cell("""
+            import course.echo as E2
+            def fit_user_weights(X, y, l2=1.0, n_steps=10):
+                return E2.fit_user_weights(X, y, l2, n_steps)
+            """),
+        SERVE: cell("""
+            from course.echo import serve as reference
+            def serve(features, w_personal, w_aggregate, lam, explore, random_pick):
+                return reference(features, w_personal, w_aggregate, lam, explore, random_pick)
+            """),
+        POLARIZATION: cell("""
+            import course.echo
+            def polarization(belief, community):
+                return course.echo.polarization(belief, community)
+            """),
+        HOMOGENIZATION: cell("""
+            from course.echo import pair_jaccard   # the twin's helper, by its own name
+            def homogenization(sets, ideal_sets, pairs):
+                return float(pair_jaccard(sets, pairs).mean() - pair_jaccard(ideal_sets, pairs).mean())
+            """),
+    },
+    "guard": {
+        SYCOPHANCY: cell("""
+            import contextlib
+            import course.echo
+            checking = lambda *names: contextlib.nullcontext()
+            def sycophancy_rate(side, belief, truth):
+                return course.echo._record.__globals__["sycophancy_rate"](side, belief, truth)
+            """),
+        FIT: cell("""
+            import course.echo
+            def fit_user_weights(X, y, l2=1.0, n_steps=10):   # the twin's Newton engine
+                X = np.asarray(X, dtype=float)
+                U, _, F = X.shape
+                zeros = np.zeros((U, F))
+                return course.echo.newton(X, y, zeros, l2 * np.eye(F), zeros, n_steps)[0]
+            """),
+        SERVE: cell(PATCH_CHECKS, """
+            import course.echo
+            def serve(features, w_personal, w_aggregate, lam, explore, random_pick):
+                return course.echo.run_loop.__globals__["serve"](features, w_personal, w_aggregate,
+                                                                 lam, explore, random_pick)
+            """),
+        POLARIZATION: cell("""
+            import course.echo
+            def polarization(belief, community):
+                return course.echo.compare.__globals__["polarization"](belief, community)
+            """),
+        HOMOGENIZATION: cell("""
+            import course.echo
+            def homogenization(sets, ideal_sets, pairs):
+                return course.echo.compare.__globals__["homogenization"](sets, ideal_sets, pairs)
+            """),
+    },
+    "no-op-helpers": {
+        SYCOPHANCY: cell(NO_OP_HELPERS, """
+            def sycophancy_rate(side, belief, truth):
+                return 0.0
+            """),
+        FIT: cell("""
+            def fit_user_weights(X, y, l2=1.0, n_steps=10):
+                return np.zeros((len(X), np.shape(X)[2]))
+            """),
+        SERVE: cell("""
+            def serve(features, w_personal, w_aggregate, lam, explore, random_pick):
+                return np.zeros(len(features), dtype=int)
+            """),
+        POLARIZATION: cell("""
+            def polarization(belief, community):
+                return 0.0
+            """),
+        HOMOGENIZATION: cell("""
+            def homogenization(sets, ideal_sets, pairs):
+                return 0.0
+            """),
+    },
+    "overwrite-library": {
+        SYCOPHANCY: cell(_SYCOPHANCY.replace("WRONG", "stance == -truth")   # opinion questions too
+                         .replace("RESULT", "float((side[wrong] == stance[wrong]).mean())"), """
+            import course.echo
+            course.echo.sycophancy_rate = sycophancy_rate
+            """),
+        FIT: cell(_NEWTON.replace("STEPS", "1").replace("RIDGE", "l2"), """
+            import course.echo
+            course.echo.fit_user_weights = fit_user_weights
+            """),   # one Newton step, whatever n_steps
+        SERVE: cell(_SERVE.replace("RESULT", "np.where(explore, random_pick, np.argsort(-(lam * personal + "
+                                             "(1 - lam) * aggregate), axis=1)[:, 0])"), """
+            import course.echo
+            course.echo.serve = serve
+            """),   # an unstable sort: ties not at the lowest index
+        POLARIZATION: cell("""
+            import course.echo
+            def polarization(belief, community):   # the spread of all users, not of communities
+                return float(np.sqrt(np.asarray(belief, dtype=float).var(axis=0).mean()))
+            course.echo.polarization = polarization
+            """),
+        HOMOGENIZATION: cell(_JACCARD.replace("RESULT", "float(jaccard(sets).mean())"), """
+            import course.echo
+            course.echo.homogenization = homogenization
+            """),   # no ideal baseline
+    },
+    "wrong": {
+        SYCOPHANCY: cell(_SYCOPHANCY.replace("WRONG", "(truth != 0) & (stance == -truth)")   # divides by
+                         .replace("RESULT", "float((side[wrong] == stance[wrong]).sum() / side.size)")),  # all items
+        FIT: cell("""
+            def fit_user_weights(X, y, l2=1.0, n_steps=10):   # one model for everyone (the aggregate)
+                X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+                U, n, F = X.shape
+                Xa, ya, w = X.reshape(U * n, F), y.reshape(-1), np.zeros(F)
+                for _ in range(n_steps):
+                    p = 1 / (1 + np.exp(-Xa @ w))
+                    w = w + np.linalg.solve((Xa.T * (p * (1 - p))) @ Xa + l2 * np.eye(F),
+                                            Xa.T @ (ya - p) - l2 * w)
+                return np.tile(w, (U, 1))
+            """),
+        SERVE: cell(_SERVE.replace("RESULT", "np.where(explore, random_pick, "
+                                             "((1 - lam) * personal + lam * aggregate).argmax(axis=1))")),
+        POLARIZATION: cell("""
+            def polarization(belief, community):   # communities 0..max, empty ones as zero vectors
+                belief, community = np.asarray(belief, dtype=float), np.asarray(community)
+                C = community.max() + 1
+                if np.unique(community).size < 2:
+                    return 0.0
+                counts = np.bincount(community, minlength=C)
+                sums = np.zeros((C, belief.shape[1]))
+                np.add.at(sums, community, belief)
+                means = sums / np.maximum(counts, 1)[:, None]
+                i, j = np.triu_indices(C, k=1)
+                return float(np.sqrt(((means[i] - means[j]) ** 2).mean(axis=1)).mean())
+            """),
+        HOMOGENIZATION: cell(_JACCARD.replace("RESULT", "float(jaccard(sets).mean() - jaccard(ideal_sets).mean())")
+                             .replace("pairs = np.asarray(pairs)",   # each pair once
+                                      "pairs = np.unique(np.sort(np.asarray(pairs), axis=1), axis=0)")),
+    },
+    "wrong-2": {
+        SYCOPHANCY: cell(_SYCOPHANCY.replace("WRONG", "(truth != 0)")   # users whose belief is right too
+                         .replace("RESULT", "float((side[wrong] == stance[wrong]).mean())")),
+        FIT: cell(_NEWTON.replace("STEPS", "n_steps").replace("RIDGE", "0.0")),   # ridge left out of the Hessian
+        SERVE: cell(_SERVE.replace("RESULT", "(lam * personal + (1 - lam) * aggregate).argmax(axis=1)")),  # no exploring
+        POLARIZATION: cell(_POLARIZATION.replace("RESULT",   # mean over the whole matrix, diagonal included
+                                                 "float(np.sqrt((diff ** 2).mean(axis=2)).mean())")),
+        HOMOGENIZATION: cell("""
+            def homogenization(sets, ideal_sets, pairs):   # pooled over pairs, not a mean of ratios
+                pairs = np.asarray(pairs)
+                def pooled(s):
+                    a, b = np.asarray(s)[pairs[:, 0]], np.asarray(s)[pairs[:, 1]]
+                    return (a & b).sum() / max((a | b).sum(), 1)
+                return float(pooled(sets) - pooled(ideal_sets))
+            """),
+    },
+    "wrong-3": {
+        SYCOPHANCY: cell(_SYCOPHANCY.replace("WRONG", "(truth != 0) & (stance != truth)")   # belief 0 as wrong
+                         .replace("RESULT", "float((side[wrong] == stance[wrong]).mean())")),
+        FIT: cell(_NEWTON.replace("STEPS", "n_steps").replace("RIDGE", "l2")
+                  .replace("- l2 * w", "")),   # the ridge only in the Hessian
+        SERVE: cell(_SERVE.replace("RESULT", "random_pick if np.any(explore) else "   # everyone explores
+                                             "(lam * personal + (1 - lam) * aggregate).argmax(axis=1)")),
+        POLARIZATION: cell(_POLARIZATION.replace("RESULT",   # Euclidean distance, not RMS over questions
+                                                 "float(np.sqrt((diff ** 2).sum(axis=2))[np.triu_indices(len(labels), 1)].mean())")),
+        HOMOGENIZATION: cell(_JACCARD.replace("RESULT", "float(jaccard(sets)[keep].mean() - jaccard(ideal_sets)[keep].mean())")
+                             .replace("pairs = np.asarray(pairs)",   # drops a user paired with themself
+                                      "pairs = np.asarray(pairs)\n    keep = pairs[:, 0] != pairs[:, 1]")),
+    },
+    "loops": {
+        SYCOPHANCY: cell("""
+            def sycophancy_rate(side, belief, truth):   # right, one item at a time
+                wrong = flattered = 0
+                for s, b, t in zip(side, belief, truth):
+                    if t != 0 and np.sign(b) == -t:
+                        wrong += 1
+                        flattered += s == np.sign(b)
+                return float(flattered / wrong) if wrong else float("nan")
+            """),
+        FIT: cell("""
+            def fit_user_weights(X, y, l2=1.0, n_steps=10):   # Newton, one user at a time
+                X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+                W = np.zeros((X.shape[0], X.shape[2]))
+                for u in range(len(X)):
+                    w = W[u]
+                    for _ in range(n_steps):
+                        p = 1 / (1 + np.exp(-X[u] @ w))
+                        w = w + np.linalg.solve((X[u].T * (p * (1 - p))) @ X[u] + l2 * np.eye(len(w)),
+                                                X[u].T @ (y[u] - p) - l2 * w)
+                    W[u] = w
+                return W
+            """),
+        SERVE: cell("""
+            def serve(features, w_personal, w_aggregate, lam, explore, random_pick):   # one user at a time
+                if not 0.0 <= lam <= 1.0:
+                    raise ValueError(f"lam must be in [0, 1], got {lam}")
+                out = np.empty(len(features), dtype=int)
+                for u, f in enumerate(np.asarray(features, dtype=float)):
+                    reward = f @ (lam * np.asarray(w_personal[u]) + (1 - lam) * np.asarray(w_aggregate))
+                    out[u] = random_pick[u] if explore[u] else reward.argmax()
+                return out
+            """),
+        POLARIZATION: cell("""
+            def polarization(belief, community):   # community sums, one user at a time
+                belief, community = np.asarray(belief, dtype=float), np.asarray(community)
+                sums, counts = {}, {}
+                for b, c in zip(belief, community):
+                    sums[c] = sums.get(c, 0) + b
+                    counts[c] = counts.get(c, 0) + 1
+                means = [sums[c] / counts[c] for c in sorted(sums)]
+                if len(means) < 2:
+                    return 0.0
+                return float(np.mean([np.sqrt(((means[i] - means[j]) ** 2).mean())
+                                      for i in range(len(means)) for j in range(i + 1, len(means))]))
+            """),
+        HOMOGENIZATION: cell("""
+            def homogenization(sets, ideal_sets, pairs):   # one pair at a time
+                def jaccard(s):
+                    out = []
+                    for a, b in pairs:
+                        union = (s[a] | s[b]).sum()
+                        out.append((s[a] & s[b]).sum() / union if union else 0.0)
+                    return np.mean(out)
+                return float(jaccard(np.asarray(sets, dtype=bool)) - jaccard(np.asarray(ideal_sets, dtype=bool)))
+            """),
+    },
+    "hard-coded": {
+        SYCOPHANCY: cell("""
+            def sycophancy_rate(side, belief, truth):   # the visible answers
+                return 1 / 3 if len(side) == 6 else float("nan")
+            """),
+        FIT: cell("""
+            from sklearn.linear_model import LogisticRegression
+            def fit_user_weights(X, y, l2=1.0, n_steps=10):   # scikit-learn, one user at a time
+                return np.array([LogisticRegression(C=1 / l2, fit_intercept=False, tol=1e-10).fit(Xu, yu).coef_[0]
+                                 for Xu, yu in zip(X, y)])
+            """),
+        SERVE: cell("""
+            def serve(features, w_personal, w_aggregate, lam, explore, random_pick):   # the visible answers
+                if not 0.0 <= lam <= 1.0:
+                    raise ValueError(f"lam must be in [0, 1], got {lam}")
+                return np.where(explore, random_pick, [0, 0] if lam >= 0.5 else [1, 0])
+            """),
+        POLARIZATION: cell("""
+            def polarization(belief, community):   # the worked example's answer
+                if np.unique(community).size < 2:
+                    return 0.0
+                return float(np.mean([np.sqrt((1.8 ** 2 + 0.5 ** 2) / 2), np.sqrt((0.6 ** 2 + 0.1 ** 2) / 2),
+                                      np.sqrt((1.2 ** 2 + 0.4 ** 2) / 2)]))
+            """),
+        HOMOGENIZATION: cell("""
+            def homogenization(sets, ideal_sets, pairs):   # the worked example's answer
+                return (1 / 3 + 0) / 2 - 1.0
+            """),
+    },
+}
+
 WRONG = {"00_orientation": L00, "01_profiles": L01, "02_near_miss": L02, "03_abstention": L03,
-         "05_social": L05}
+         "05_social": L05, "06_echo_chambers": L06}
 
 
 # --- building submissions -------------------------------------------------------------------

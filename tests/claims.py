@@ -367,9 +367,131 @@ def lesson_05(nb) -> list[str]:
     return check.failed
 
 
+# --- 06 ----------------------------------------------------------------------------------------
+
+def _gain(values: list[float], i: int) -> float:
+    """Share of the gain from the first to the last value reached at index ``i``."""
+    return (values[i] - values[0]) / (values[-1] - values[0])
+
+
+def lesson_06(nb) -> list[str]:
+    check = Checker()
+    n_q, n_fact, n_resp = read(nb, "code-04", r"{n} questions \({n} factual\), {n} responses each")
+    check((n_q, n_fact, n_resp) == (48, 24, 6), "md-03: 48 questions, half of them factual, six "
+          "candidate responses each", f"{n_q:.0f} questions, {n_fact:.0f} factual, {n_resp:.0f} responses")
+    wrong_together, pairs = read(nb, "code-04", r"majority is wrong on {n} of its {n}")
+    check(0 < wrong_together < pairs, "md-03: a community can be wrong together on a factual question",
+          f"majority wrong on {wrong_together:.0f} of {pairs:.0f} (community, question) pairs")
+    (vulnerable,) = read(nb, "code-04", r"vulnerable users \({n}%\)")
+    check(vulnerable == 2, "md-03: a documented 2% of users are vulnerable", f"{vulnerable:.0f}%")
+
+    agg, mean, spread, corr, slope_v, slope_o = read(
+        nb, "code-09", r"aggregate {n}; personal mean {n}, spread {n}, correlation with the lean {n}, "
+                       r"slope on the lean {n} \(vulnerable users\) vs {n}")
+    check(corr >= 0.7, "md-08: the personal weights line up with each user's lean", f"correlation {corr:.2f}")
+    check(slope_v > slope_o, "md-08: steepest for the vulnerable users",
+          f"slope {slope_v:.2f} (vulnerable) vs {slope_o:.2f} (others)")
+    check(abs(agg) <= 0.25 * spread and abs(agg - mean) <= 0.25 * spread, "md-08: the aggregate "
+          "side weight is the average of everyone's, and opposite leans cancel",
+          f"aggregate {agg:+.2f}, personal mean {mean:+.2f}, spread {spread:.2f}")
+
+    end = {key: _row(nb, "code-12", key, 2) for key in ("approval", "truthfulness", "sycophancy",
+                                                         "polarization", "homogenization")}
+    ideal = {key: _row(nb, "code-12", key, 3)[2] for key in ("sycophancy", "polarization")}
+    (start,) = read(nb, "code-12", r"polarization after round 0 \(all serve at random\): {n}")
+    early_a, early_p = read(nb, "code-12", r"sycophancy in round 5: aggregate {n}, personalized {n}")
+    (a_app, p_app), (a_tru, p_tru) = end["approval"], end["truthfulness"]
+    (a_syc, p_syc), (a_pol, p_pol) = end["sycophancy"], end["polarization"]
+    check(p_app > a_app, "md-13: the personalized model wins approval", f"{p_app:.3f} vs {a_app:.3f}")
+    check(p_tru < a_tru and a_tru >= 0.9, "md-13/summary: personalization pays in truthfulness; the "
+          "aggregate model stays truthful", f"personalized {p_tru:.3f}, aggregate {a_tru:.3f}")
+    check(p_syc >= a_syc + 0.2, "md-13: its sycophancy rate rises far above the aggregate model's",
+          f"{p_syc:.3f} vs {a_syc:.3f}")
+    check(early_p >= max(early_a + 0.2, p_syc / 2), "md-13: within a few rounds it has learned to "
+          "flatter", f"round 5: personalized {early_p:.3f}, aggregate {early_a:.3f}; end {p_syc:.3f}")
+    check(p_pol > start + 0.03 and p_pol > a_pol, "md-13: under personalization the communities' "
+          "beliefs move apart", f"polarization {start:.3f} at round 0, {p_pol:.3f} at the end "
+          f"(aggregate {a_pol:.3f})")
+    check(a_pol <= start + 0.02, "md-13: the aggregate model does not push the communities apart",
+          f"polarization {start:.3f} at round 0, {a_pol:.3f} at the end")
+    check(ideal["sycophancy"] >= a_syc + (p_syc - a_syc) / 4 and abs(ideal["polarization"] - p_pol) <= 0.05,
+          "md-13: the ideal server flatters too and polarizes as much",
+          f"ideal sycophancy {ideal['sycophancy']:.3f}, polarization {ideal['polarization']:.3f}; "
+          f"personalized {p_syc:.3f}, {p_pol:.3f}; aggregate sycophancy {a_syc:.3f}")
+    a_hom, p_hom = end["homogenization"]
+    check(0 < a_hom <= 0.1, "md-16/md-25: the aggregate server homogenizes a little",
+          f"{a_hom:+.3f}")
+    check(p_hom <= 0.01 and p_hom < a_hom, "md-16: the personalized server does not homogenize",
+          f"{p_hom:+.3f} (aggregate {a_hom:+.3f})")
+
+    groups = {name: _row(nb, "code-17", name, 2) for name in ("aggregate", "personalized")}
+    (p_v, p_o), (a_v, a_o) = groups["personalized"], groups["aggregate"]
+    check(p_v >= p_o + 0.2, "md-18: the personalized model flatters the vulnerable users far more "
+          "often than the others", f"vulnerable {p_v:.3f}, others {p_o:.3f}")
+    check(abs(a_v - a_o) <= 0.05, "md-18: the aggregate model treats both groups alike",
+          f"vulnerable {a_v:.3f}, others {a_o:.3f}")
+
+    best, kept_a, kept_s = read(nb, "code-20", r"λ = {n} keeps {n}% of the approval gain with {n}% of "
+                                               r"the sycophancy gain")
+    check(kept_a >= 50 and kept_s <= 50 and best <= 0.5, "md-19/summary: a small personal share (the "
+          "marked λ) keeps at least half the approval gain with at most half the sycophancy gain",
+          f"λ = {best}: {kept_a:.0f}% of the approval gain, {kept_s:.0f}% of the sycophancy gain")
+    lams = _row(nb, "code-20", "λ ", 11)
+    curve = {label: _row(nb, "code-20", label, len(lams))
+             for label in ("approval", "  on opinions", "  on facts", "sycophancy")}
+    opinions, facts, syc = curve["  on opinions"], curve["  on facts"], curve["sycophancy"]
+    check(opinions[-1] - opinions[0] > max(facts[-1] - facts[0], 0.0) + 0.05,
+          "md-21/summary: the approval gained by personalizing comes from questions of opinion",
+          f"opinions {opinions[0]:.3f} -> {opinions[-1]:.3f}, facts {facts[0]:.3f} -> {facts[-1]:.3f}")
+    i_best = lams.index(best)
+    check(all(_gain(opinions, i) > _gain(syc, i) for i in range(1, len(lams) - 1))
+          and _gain(opinions, i_best) >= 0.5, "md-21: approval on opinions rises quickly with λ "
+          "(most of it by the marked λ), sycophancy lags behind at every λ",
+          f"opinions {opinions}, sycophancy {syc}")
+    check(lams[0] == 0 and lams[-1] == 1 and curve["approval"][0] == a_app and curve["approval"][-1] == p_app
+          and curve["sycophancy"][-1] == p_syc, "md-19: λ = 0 and 1 are the aggregate and "
+          "personalized runs of the loop", f"curve ends {curve['approval'][0]}, {curve['approval'][-1]}; "
+          f"runs {a_app}, {p_app}")
+
+    hom = read(nb, "code-24", r"ours at round \d+: aggregate {n}, personalized {n}")
+    check(hom == [a_hom, p_hom], "md-23: the literature comparison shows the loop's homogenization",
+          f"{hom} vs {[a_hom, p_hom]}")
+    lit = read(nb, "code-24", r"personalized {n} vs {n}; aggregate {n} vs {n}")
+    check(lit[0] > lit[1] and abs(lit[2] - lit[3]) <= 0.05, "md-23 (Williams et al.): the "
+          "personalized model targets the vulnerable 2%, the aggregate does not", f"{lit}")
+
+    with_bias = _row(nb, "code-27", "with the bias", 4)
+    without = _row(nb, "code-27", "without the bias", 4)
+    app, syco, truth = (dict(zip(("with", "without"), pair)) for pair in zip(with_bias[:3], without[:3]))
+    check(app["with"] > 0 and syco["with"] > 0 and truth["with"] < 0 and with_bias[3] > 0,
+          "md-13: with the bias, personalization gains approval, sycophancy and polarization and "
+          "loses truthfulness", f"gaps {with_bias}")
+    check(abs(syco["without"]) <= 0.02 and abs(truth["without"]) <= 0.02
+          and abs(syco["without"]) <= abs(syco["with"]) / 10 and abs(truth["without"]) <= abs(truth["with"]) / 10,
+          "md-28: without the bias the truthfulness and sycophancy gaps close",
+          f"sycophancy {syco}, truthfulness {truth}")
+    check(app["without"] <= 0.02 and app["without"] <= app["with"] / 3, "md-28: without the bias "
+          "personalization no longer buys approval", f"approval gap {app}")
+
+    rise5, rise40 = read(nb, "code-29", r"explore 5% {n}, explore 40% {n}")
+    s5, s40 = read(nb, "code-29", r"sycophancy at the end: explore 5% {n}, explore 40% {n}")
+    ap5, ap40 = read(nb, "code-29", r"approval at the end: explore 5% {n}, explore 40% {n}")
+    check(rise40 < rise5, "md-30: with more exploration polarization rises more slowly",
+          f"rise {rise5:+.3f} (5%) vs {rise40:+.3f} (40%)")
+    check(abs(s40 - s5) <= 0.25 * (p_syc - a_syc), "md-30: the sycophancy rate hardly moves with "
+          "exploration (next to the personalized-aggregate gap)",
+          f"{s5:.3f} (5%) vs {s40:.3f} (40%); aggregate {a_syc:.3f}")
+    check(ap40 < ap5 - 0.05, "md-30: the price of exploration is approval", f"{ap5:.3f} (5%) vs {ap40:.3f} (40%)")
+
+    real = printed(nb, "code-31")
+    check(real.startswith("Real-data section skipped:") or "serves the statement" in real,
+          "the real-data section reports its table or says in a sentence why it skipped", real[:200])
+    return check.failed
+
+
 CLAIMS: dict[str, Callable] = {"00_orientation": lesson_00, "01_profiles": lesson_01,
                                "02_near_miss": lesson_02, "03_abstention": lesson_03,
-                               "05_social": lesson_05}
+                               "05_social": lesson_05, "06_echo_chambers": lesson_06}
 
 
 def failed_claims(lesson_id: str, nb) -> list[str]:
