@@ -601,8 +601,10 @@ def reproduce(seed: int = 0, n_worlds: int = 5, progress: bool = False) -> dict:
 
     Returns:
         ``{"worlds", "guards": {name: score pooled over the worlds' requests, with
-        ``"passed_worlds"``}, "lesson_guard", "best_constant", "unseen": [per-world
-        parameters and log-loss of each guard]}``.
+        ``"passed_worlds"``}, "lesson_guard", "best_constant": {"weights" per world,
+        "log_loss", "reference_gain" (its log-loss minus the reference's)}, "unseen": [per-world
+        parameters and each guard's verdict]}``. Every world has as many requests, so the
+        pooled log-loss is also the mean over worlds.
     """
     pr = practice(seed, progress=progress)
     guards = {**reference_guards(pr.validation), "lesson_guard": binned_guard(pr.validation)}
@@ -620,9 +622,10 @@ def reproduce(seed: int = 0, n_worlds: int = 5, progress: bool = False) -> dict:
         for row, v in zip(per_world, verdicts):
             row.setdefault("verdicts", {})[name] = v
     constants = [row["verdicts"]["none"]["best_constant"] for row in per_world]
+    blind = float(np.mean([score(r, c)["log_loss"] for r, c in zip(worlds, constants)]))
     return {"worlds": n_worlds,
             "guards": {k: results[k] for k in ("none", "never", "certainty", "identity", "reference")},
             "lesson_guard": results["lesson_guard"],
-            "best_constant": {"weights": constants, "log_loss": float(np.mean(
-                [score(r, c)["log_loss"] for r, c in zip(worlds, constants)]))},
+            "best_constant": {"weights": constants, "log_loss": blind,
+                              "reference_gain": blind - results["reference"]["log_loss"]},
             "unseen": per_world}
