@@ -126,10 +126,11 @@ def once(cache: dict, key: str, make):
 
 @dataclass
 class Graded:
-    """One lesson autograded by nbgrader: each student's score and graded notebook."""
+    """One lesson autograded by nbgrader: each student's scores and graded notebook."""
 
-    scores: dict[str, tuple[float, float]]      # student -> (code score, max code score)
-    notebooks: dict[str, nbformat.NotebookNode]  # student -> autograded notebook, with outputs
+    scores: dict[str, tuple[float, float]]                  # student -> (code score, max)
+    cell_scores: dict[str, dict[str, tuple[float, float]]]  # student -> test cell -> (score, max)
+    notebooks: dict[str, nbformat.NotebookNode]             # student -> graded notebook, with outputs
 
 
 class GeneratedCourse:
@@ -160,10 +161,12 @@ class GeneratedCourse:
 
 
 class Notebooks:
-    """Each lesson autograded at most once per session (per xdist worker).
+    """Each lesson autograded once per session (per xdist worker), in one ``nbgrader autograde``.
 
-    ``graded(id)``: one ``nbgrader autograde`` of two students in the generated course, the
-    solution (``solution``) and the untouched release (``untouched``).
+    ``graded(id)`` grades, in the generated course: the solution (``solution``), the untouched
+    release (``untouched``), and the wrong submissions of ``tests/cheats.py`` with an honest
+    one beside them (``cheat-<name>``, ``cheat-honest``). Its solution notebook, executed as
+    nbgrader executes it, also serves the claims of ``tests/claims.py``.
     """
 
     def __init__(self, course: GeneratedCourse):
@@ -173,25 +176,37 @@ class Notebooks:
     def graded(self, lesson_id: str) -> Graded:
         return once(self._graded, lesson_id, lambda: self._autograde(lesson_id))
 
+    def _submissions(self, lesson_id: str) -> dict[str, nbformat.NotebookNode]:
+        import cheats
+
+        release = self.course.lesson(lesson_id) / f"{lesson_id}.ipynb"
+        solution = nbformat.read(str(lessons.solution_path(lesson_id)), as_version=4)
+        wrong = {"honest": {}, **cheats.WRONG.get(lesson_id, {})}
+        return {"solution": solution, "untouched": nbformat.read(str(release), as_version=4),
+                **{f"cheat-{name}": cheats.submission(solution, replaced)
+                   for name, replaced in wrong.items()}}
+
     def _autograde(self, lesson_id: str) -> Graded:
         from nbgrader.api import Gradebook
 
         course = self.course.path
-        release = self.course.lesson(lesson_id) / f"{lesson_id}.ipynb"
-        students = {"solution": lessons.solution_path(lesson_id), "untouched": release}
-        for student, source in students.items():
+        submissions = self._submissions(lesson_id)
+        for student, nb in submissions.items():
             dest = course / "autograder" / "submitted" / student / lesson_id
             dest.mkdir(parents=True, exist_ok=True)
-            shutil.copy(source, dest / f"{lesson_id}.ipynb")
+            nbformat.write(nb, str(dest / f"{lesson_id}.ipynb"))
         nbgrader("autograde", lesson_id, "--force", cwd=course)
-        scores = {}
+        scores, cells = {}, {}
         with Gradebook(f"sqlite:///{course / 'autograder' / 'gradebook.db'}") as gb:
-            for student in students:
+            for student in submissions:
                 nb = gb.find_submission_notebook(lesson_id, lesson_id, student)
                 scores[student] = (nb.code_score, nb.max_code_score)
+                cells[student] = {g.name: (g.score, g.max_score) for g in nb.grades
+                                  if g.cell.cell_type == "code"}
         graded = {s: nbformat.read(str(course / "autograder" / "autograded" / s / lesson_id
-                                       / f"{lesson_id}.ipynb"), as_version=4) for s in students}
-        return Graded(scores, graded)
+                                       / f"{lesson_id}.ipynb"), as_version=4)
+                  for s in ("solution", "untouched")}
+        return Graded(scores, cells, graded)
 
 
 @pytest.fixture(scope="session")

@@ -176,3 +176,13 @@ def test_every_exercise_has_a_twin():
             meta = nbgrader_meta(c)
             if meta.get("solution") and c.cell_type == "code":
                 assert (lesson_id, meta["grade_id"]) in covered, f"no twin test for {lesson_id}:{meta['grade_id']}"
+
+
+def test_every_library_twin_is_guarded():
+    """Each twin raises inside course.checks.checking(), by any name (see course/checks.py)."""
+    import course.uncertainty as U
+
+    twins = [t[3] for t in TWINS] + [U.stated_certainty, U.certainty_band, U.selective_accuracy,
+                                     U.risk_coverage, U.identity_score]
+    unguarded = [f"{f.__module__}.{f.__name__}" for f in twins if not hasattr(f, "__twin__")]
+    assert not unguarded, f"library twins without @course.checks.twin: {unguarded}"

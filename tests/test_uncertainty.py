@@ -31,7 +31,8 @@ def test_result_has_the_documented_keys(result):
     assert set(result["overconfident"]["before"]) == keys
     assert set(result["overconfident"]["after_calibration"]) == keys
     for row in ("true", "swapped", "swapped_with_identity_check", "true_with_identity_check"):
-        assert set(result["near_miss"][row]) == {"accuracy", "mean_certainty", "abstain_rate"}
+        assert set(result["near_miss"][row]) == {"accuracy", "mean_certainty", "abstain_rate",
+                                                  "users_rejected", "answered_accuracy"}
 
 
 @pytest.mark.lesson("03_abstention")
@@ -68,12 +69,15 @@ def test_near_miss_defeats_certainty_and_the_identity_check_restores_it(result):
         f"swapped accuracy {swapped['accuracy']:.3f} vs true {true['accuracy']:.3f}")
     assert swapped["abstain_rate"] <= true["abstain_rate"] + 0.10, (
         f"plain rule abstains {swapped['abstain_rate']:.3f} on swapped vs {true['abstain_rate']:.3f}")
-    assert m["swapped_with_identity_check"]["abstain_rate"] >= 0.50, (
-        f"identity check abstains on only {m['swapped_with_identity_check']['abstain_rate']:.3f} "
-        "of swapped personas")
-    assert m["true_with_identity_check"]["abstain_rate"] <= 0.20, (
-        f"identity check abstains on {m['true_with_identity_check']['abstain_rate']:.3f} "
-        "of true personas")
+    checked_swap, checked_true = m["swapped_with_identity_check"], m["true_with_identity_check"]
+    assert checked_swap["users_rejected"] >= 0.50, (
+        f"identity check rejects only {checked_swap['users_rejected']:.3f} of swapped personas")
+    assert checked_true["users_rejected"] <= 0.25, (
+        f"identity check rejects {checked_true['users_rejected']:.3f} of true personas")
+    for name in ("true", "swapped"):  # the check only ever adds abstentions
+        assert m[f"{name}_with_identity_check"]["abstain_rate"] >= m[name]["abstain_rate"], name
+    assert checked_swap["abstain_rate"] >= 0.85, f"swapped personas answered: {checked_swap}"
+    assert m["true"]["users_rejected"] == 0.0 and m["swapped"]["users_rejected"] == 0.0
 
 
 @pytest.mark.lesson("03_abstention")

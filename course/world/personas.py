@@ -47,7 +47,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .town import Town
+from .town import Town, check_fields
 
 __all__ = ["PersonaConfig", "PersonaWorld", "make_personas", "RING_NAMES", "MAX_PERSONAS"]
 
@@ -88,16 +88,12 @@ class PersonaConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("items_per_category", "n_style", "n_clicks", "n_test"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        check_fields(self, counts=("items_per_category", "n_style", "n_clicks", "n_test"),
+                     non_negative=("focus", "taste_strength"))
         shares = np.asarray(self.persona_shares, dtype=float)
         if shares.shape != (MAX_PERSONAS,) or np.any(shares < 0) or abs(shares.sum() - 1) > 1e-9:
             raise ValueError(f"persona_shares must be {MAX_PERSONAS} non-negative shares summing "
                              f"to 1 (users with 1, 2, 3 personas), got {self.persona_shares}")
-        for name in ("focus", "taste_strength"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
         if self.n_test >= self.n_clicks:
             raise ValueError(f"n_test must be below n_clicks ({self.n_clicks}), got {self.n_test}")
 

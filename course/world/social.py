@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.sparse as sp
 
-from .town import Town, TownConfig, make_town
+from .town import Town, TownConfig, check_fields, make_town
 
 __all__ = ["SocialConfig", "SocialTown", "make_social", "split_clicks", "OWN", "INFLUENCED",
            "TRAIN", "VALIDATION", "TEST"]
@@ -92,19 +92,10 @@ class SocialConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("n_items", "homophily_pool"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("homophily", "influence"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        for name in ("clicks_per_user", "topic_focus", "influence_spread", "delay"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("activity_spread", "appeal_spread", "taste_strength", "n_ties",
-                     "generations"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
+        check_fields(self, counts=("n_items", "homophily_pool"), shares=("homophily", "influence"),
+                     positive=("clicks_per_user", "topic_focus", "influence_spread", "delay"),
+                     non_negative=("activity_spread", "appeal_spread", "taste_strength", "n_ties",
+                                   "generations"))
         if len(self.split) != 3 or min(self.split) < 0 or abs(sum(self.split) - 1) > 1e-9:
             raise ValueError(f"split must be three non-negative shares summing to 1, got {self.split}")
 
