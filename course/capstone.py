@@ -243,8 +243,21 @@ class Practice:
     test: Requests
 
 
+#: the practice of the seed last asked for: the lesson and its graded test cell share one
+_last_practice: dict[int, Practice] = {}
+
+
 def practice(seed: int = 0, progress: bool = True) -> Practice:
-    """The practice town (``PRACTICE_TOWN`` with ``seed``), its reader, and its requests."""
+    """The practice town (``PRACTICE_TOWN`` with ``seed``), its reader, and its requests.
+
+    The result for the last seed asked is kept and returned again (training takes seconds)."""
+    if seed not in _last_practice:
+        _last_practice.clear()
+        _last_practice[seed] = _new_practice(seed, progress)
+    return _last_practice[seed]
+
+
+def _new_practice(seed: int, progress: bool) -> Practice:
     town = make_town(replace(PRACTICE_TOWN, seed=seed))
     tr = system(town, random_state=seed, progress=progress)
     val_users, test_users = split_users(len(tr.test), 0.5, random_state=seed)
