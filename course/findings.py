@@ -59,11 +59,11 @@ FINDINGS: tuple[Finding, ...] = (
         "beats recency recall ({recent:.3f}), which beats similarity recall ({similar:.3f}); "
         "without drift similarity recall overtakes recency ({similar_still:.3f} vs "
         "{recent_still:.3f}).",
-        {"outputs": ("profile_source.outputs", 0.828), "inputs": ("profile_source.inputs", 0.766),
-         "none": ("profile_source.none", 0.771), "summary": ("memory.semantic_summary", 0.818),
-         "recent": ("memory.episodic_recent", 0.795), "similar": ("memory.episodic_similar", 0.776),
+        {"outputs": ("profile_source.outputs", 0.827), "inputs": ("profile_source.inputs", 0.765),
+         "none": ("profile_source.none", 0.77), "summary": ("memory.semantic_summary", 0.818),
+         "recent": ("memory.episodic_recent", 0.795), "similar": ("memory.episodic_similar", 0.773),
          "similar_still": ("memory_no_drift.episodic_similar", 0.828),
-         "recent_still": ("memory_no_drift.episodic_recent", 0.799)},
+         "recent_still": ("memory_no_drift.episodic_recent", 0.797)},
         "Wu et al.: outputs matter most and input-only profiles degrade results (LaMP-2 F1, "
         "outputs 62.6 vs complete pairs 54.1 at k = 80, read from their figure). PRIME: "
         "semantic beats episodic, recency beats similarity (numbers unverified).",
@@ -76,11 +76,11 @@ FINDINGS: tuple[Finding, ...] = (
         "near-twin minus random {gap:+.3f} (95% CI up to {gap_hi:+.3f}). The model stays as "
         "confident ({conf_near:.3f} vs {conf_own:.3f} own), so its calibration error rises from "
         "{ece_own:.3f} to {ece_near:.3f}.",
-        {"own": ("accuracy.0", 0.854), "near": ("accuracy.1", 0.712),
-         "random": ("random.accuracy", 0.733), "none": ("no_profile.accuracy", 0.768),
-         "gap": ("gap_near_minus_random.mean", -0.021), "gap_hi": ("gap_near_minus_random.ci95.1", -0.013),
-         "conf_near": ("confidence.1", 0.859), "conf_own": ("confidence.0", 0.862),
-         "ece_own": ("ece.0", 0.017), "ece_near": ("ece.1", 0.147), "mid": ("accuracy.4", 0.711)},
+        {"own": ("accuracy.0", 0.852), "near": ("accuracy.1", 0.71),
+         "random": ("random.accuracy", 0.732), "none": ("no_profile.accuracy", 0.767),
+         "gap": ("gap_near_minus_random.mean", -0.022), "gap_hi": ("gap_near_minus_random.ci95.1", -0.015),
+         "conf_near": ("confidence.1", 0.863), "conf_own": ("confidence.0", 0.865),
+         "ece_own": ("ece.0", 0.021), "ece_near": ("ece.1", 0.152), "mid": ("accuracy.4", 0.71)},
         "PRIME: the steepest drop at the most similar user, partial recovery for less similar "
         "ones (the shape from summaries; its numbers unverified).",
         "The near-twin is only a little below a random substitute ({near:.3f} vs {random:.3f}), "
@@ -92,14 +92,14 @@ FINDINGS: tuple[Finding, ...] = (
         "and {high:.3f} on the {cover:.0%} of items it states with certainty >= 80. Handed a "
         "near-twin's persona it falls to {swapped:.3f} with unchanged certainty ({cert_swapped:.1f} "
         "vs {cert_true:.1f}); an identity check on recent choices restores the brake (it "
-        "withholds {abstain:.0%} of the near-twin's answers).",
+        "rejects {rejected:.0%} of the near-twins' personas).",
         {"none": ("sparsity.accuracy.0", 0.543), "full": ("full_persona.accuracy", 0.732),
          "high": ("full_persona.high_certainty_accuracy", 0.857),
          "cover": ("full_persona.high_certainty_coverage", 0.332),
          "swapped": ("near_miss.swapped.accuracy", 0.504),
          "cert_swapped": ("near_miss.swapped.mean_certainty", 72.332),
          "cert_true": ("near_miss.true.mean_certainty", 72.367),
-         "abstain": ("near_miss.swapped_with_identity_check.abstain_rate", 0.746)},
+         "rejected": ("near_miss.swapped_with_identity_check.users_rejected", 0.746)},
         "Dong et al., GPT-4o on PRISM: 52.6 without a persona, 72.8 with one, 90.8 on the 12% of "
         "items at certainty >= 80.",
         "High-certainty accuracy {high:.3f} against the paper's 0.908, on a larger share of "
@@ -149,11 +149,11 @@ FINDINGS: tuple[Finding, ...] = (
         "03's identity check; on near-twin profiles {ref_near:.3f} against {none_near:.3f}. Most "
         "of that is hedging: the best constant weight, chosen with hindsight, reaches "
         "{constant:.3f}; the evidence adds {gain:.3f} nats.",
-        {"reference": ("guards.reference.log_loss", 0.383), "none": ("guards.none.log_loss", 0.421),
-         "identity": ("guards.identity.log_loss", 0.406), "constant": ("best_constant.log_loss", 0.397),
+        {"reference": ("guards.reference.log_loss", 0.381), "none": ("guards.none.log_loss", 0.422),
+         "identity": ("guards.identity.log_loss", 0.405), "constant": ("best_constant.log_loss", 0.395),
          "gain": ("best_constant.reference_gain", 0.014),
-         "ref_near": ("guards.reference.by_kind.near_twin.log_loss", 0.482),
-         "none_near": ("guards.none.by_kind.near_twin.log_loss", 0.612)}),
+         "ref_near": ("guards.reference.by_kind.near_twin.log_loss", 0.48),
+         "none_near": ("guards.none.by_kind.near_twin.log_loss", 0.621)}),
 )
 
 
