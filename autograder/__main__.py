@@ -1,4 +1,4 @@
-"""Command line: ``python -m autograder {grade,check,classgen,bench} ...``."""
+"""Command line: ``python -m autograder {grade,check,classgen,bench,leaderboard} ...``."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from . import course_dir
 from .grade import Limits
+from .leaderboard import add_parser as add_leaderboard
 
 
 def _course(args) -> course_dir.Course:
@@ -97,6 +98,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--assignment", help="default: the heaviest finished lesson")
     b.add_argument("--submissions", type=int, default=60)
     b.set_defaults(run=cmd_bench)
+    add_leaderboard(sub)
     return p
 
 

@@ -58,7 +58,7 @@ SYLLABUS: tuple[Lesson, ...] = (
            "more approval, more sycophancy and polarization", "course.echo:reproduce",
            {"echo_loop": "course.echo:benchmark"}),
     Lesson("07_capstone", "A near-miss guard for a personalization system",
-           "an evaluated guard on an unseen world"),
+           "an evaluated guard on an unseen world", "course.capstone:reproduce"),
 )
 
 

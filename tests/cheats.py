@@ -1332,8 +1332,289 @@ L06 = {
     },
 }
 
+# --- lesson 07 ------------------------------------------------------------------------------
+
+LOSS, WEIGHT, BINS, GUARD = "score-solution", "weight-solution", "bins-solution", "guard-solution"
+
+_LOSS = """
+def log_loss_by_kind(p, y, kind, n_kinds=4):
+    p = np.clip(np.asarray(p, dtype=float), EPS, 1 - EPS)
+    y = np.asarray(y, dtype=float)
+    loss = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    total = np.bincount(kind, weights=loss, minlength=n_kinds)
+    count = np.bincount(kind, minlength=n_kinds)
+    return np.where(count > 0, total / np.maximum(count, 1), EMPTY)
+"""
+#: a correct best weight, for wrong answers of Exercise 3 that are wrong elsewhere
+_BEST = """
+def _best(pp, p0, y, grid):
+    grid, pp, p0, y = (np.asarray(a, dtype=float) for a in (grid, pp, p0, y))
+    q = np.clip(p0[None] + grid[:, None] * (pp - p0)[None], 1e-7, 1 - 1e-7)
+    loss = -(y * np.log(q) + (1 - y) * np.log(1 - q)).mean(axis=1)
+    return float(grid[loss == loss.min()].min())
+"""
+_BINS = _BEST + """
+def weights_by_bin(score, edges, p_profile, p_prior, y, grid):
+    where = np.digitize(np.asarray(score, dtype=float), edges, right=RIGHT)
+    pp, p0, y = (np.asarray(a, dtype=float) for a in (p_profile, p_prior, y))
+    out = np.full(len(edges) + 1, EMPTY)
+    for b in range(len(edges) + 1):
+        rows = where == b
+        if rows.any():
+            out[b] = _best(pp[rows], p0[rows], y[rows], grid)
+    return out
+"""
+#: a guard learned on validation that ignores the evidence: the best constant weight
+_CONSTANT = _BEST + """
+def make_guard(validation):
+    e = validation.evidence
+    w = _best(e.p_profile, e.p_prior, validation.y, np.linspace(0, 1, 101))
+    return lambda evidence: np.full(len(evidence), w)
+"""
+
+L07 = {
+    "alias": {
+        LOSS: cell("""
+            from course.capstone import log_loss_by_kind as reference
+            def log_loss_by_kind(p, y, kind, n_kinds=4):
+                return reference(p, y, kind, n_kinds)
+            """),
+        WEIGHT: cell("""
+            import course.capstone
+            def best_weight(p_profile, p_prior, y, grid):
+                return course.capstone.verdict.__globals__["best_weight"](p_profile, p_prior, y, grid)
+            """),
+        BINS: cell("""
+            import course.capstone
+            weights_by_bin = course.capstone.__dict__["weights_by_bin"]
+            """),
+        GUARD: cell("""
+            from course import capstone as C
+            def make_guard(validation):   # the library's version of the lesson's guard
+                return C.binned_guard(validation)
+            """),
+    },
+    "guard": {
+        LOSS: cell("""
+            import contextlib
+            import course.capstone
+            checking = lambda *names: contextlib.nullcontext()
+            def log_loss_by_kind(p, y, kind, n_kinds=4):
+                return course.capstone.log_loss_by_kind(p, y, kind, n_kinds)
+            """),
+        WEIGHT: cell(PATCH_CHECKS, """
+            import course.capstone
+            def best_weight(p_profile, p_prior, y, grid):
+                return course.capstone.best_weight(p_profile, p_prior, y, grid)
+            """),
+        BINS: cell("""
+            from course import capstone
+            def weights_by_bin(score, edges, p_profile, p_prior, y, grid):
+                return capstone.weights_by_bin(score, edges, p_profile, p_prior, y, grid)
+            """),
+        GUARD: cell("""
+            import contextlib
+            from course import capstone as C
+            checking = lambda *names: contextlib.nullcontext()
+            def make_guard(validation):   # the library's best guard
+                return C.fit_reference_guard(validation)
+            """),
+    },
+    "no-op-helpers": {
+        LOSS: cell(NO_OP_HELPERS, """
+            def log_loss_by_kind(p, y, kind, n_kinds=4):
+                return np.zeros(n_kinds)
+            """),
+        WEIGHT: cell("""
+            def best_weight(p_profile, p_prior, y, grid):
+                return 1.0
+            """),
+        BINS: cell("""
+            def weights_by_bin(score, edges, p_profile, p_prior, y, grid):
+                return np.ones(len(edges) + 1)
+            """),
+        GUARD: cell("""
+            def make_guard(validation):   # trust every profile
+                return lambda evidence: 1.0
+            """),
+    },
+    "overwrite-library": {
+        LOSS: cell(_LOSS.replace("EPS", "0").replace("EMPTY", "np.nan"), """
+            import course.capstone
+            course.capstone.log_loss_by_kind = log_loss_by_kind   # no clipping: log(0)
+            """),
+        WEIGHT: cell("""
+            import course.capstone
+            def best_weight(p_profile, p_prior, y, grid):   # the first of tied weights in grid order
+                grid, pp, p0, y = (np.asarray(a, dtype=float) for a in (grid, p_profile, p_prior, y))
+                q = np.clip(p0[None] + grid[:, None] * (pp - p0)[None], 1e-7, 1 - 1e-7)
+                return float(grid[np.argmin(-(y * np.log(q) + (1 - y) * np.log(1 - q)).mean(axis=1))])
+            course.capstone.best_weight = best_weight
+            """),
+        BINS: cell(_BINS.replace("RIGHT", "True").replace("EMPTY", "np.nan"), """
+            import course.capstone
+            course.capstone.weights_by_bin = weights_by_bin   # a score on an edge in the bin below
+            """),
+        GUARD: cell(_CONSTANT, """
+            from course import capstone as C
+            C.binned_guard = make_guard        # the library's guard replaced by a blind one
+            make_guard = lambda validation: C.binned_guard(validation)
+            """),
+    },
+    "wrong": {
+        LOSS: cell(_LOSS.replace("EPS", "1e-7").replace("EMPTY", "0.0")),   # 0 for a kind without requests
+        WEIGHT: cell("""
+            def best_weight(p_profile, p_prior, y, grid):   # no clipping: log(0) on sure, wrong requests
+                grid, pp, p0, y = (np.asarray(a, dtype=float) for a in (grid, p_profile, p_prior, y))
+                q = p0[None] + grid[:, None] * (pp - p0)[None]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    loss = -(y * np.log(q) + (1 - y) * np.log(1 - q)).mean(axis=1)
+                return float(grid[loss == np.nanmin(loss)].min())
+            """),
+        BINS: cell(_BINS.replace("RIGHT", "False").replace("EMPTY", "0.0")),   # 0 for an empty bin
+        GUARD: cell("""
+            def make_guard(validation):   # lesson 03's identity check: all or nothing
+                return lambda evidence: (evidence.identity >= 0).astype(float)
+            """),
+    },
+    "wrong-2": {
+        LOSS: cell("""
+            def log_loss_by_kind(p, y, kind, n_kinds=4):   # only the kinds that occur
+                p = np.clip(np.asarray(p, dtype=float), 1e-7, 1 - 1e-7)
+                loss = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+                return np.array([loss[kind == k].mean() if (kind == k).any() else np.nan
+                                 for k in np.unique(kind)])
+            """),
+        WEIGHT: cell("""
+            def best_weight(p_profile, p_prior, y, grid):   # accuracy, not log-loss
+                grid, pp, p0, y = (np.asarray(a, dtype=float) for a in (grid, p_profile, p_prior, y))
+                q = p0[None] + grid[:, None] * (pp - p0)[None]
+                errors = ((q > 0.5) != (y == 1)).mean(axis=1)
+                return float(grid[errors == errors.min()].min())
+            """),
+        BINS: cell(_BINS.replace("RIGHT", "False").replace("EMPTY", "np.nan"), """
+            _all_bins = weights_by_bin
+            def weights_by_bin(score, edges, p_profile, p_prior, y, grid):   # empty bins dropped
+                w = _all_bins(score, edges, p_profile, p_prior, y, grid)
+                return w[~np.isnan(w)]
+            """),
+        GUARD: cell("""
+            def make_guard(validation):   # lesson 03's plain certainty rule
+                return lambda evidence: (evidence.certainty >= 80).astype(float)
+            """),
+    },
+    "wrong-3": {
+        LOSS: cell(_LOSS.replace("EPS", "1e-15").replace("EMPTY", "np.nan")),   # clipped elsewhere
+        WEIGHT: cell("""
+            def best_weight(p_profile, p_prior, y, grid):   # position in the sorted grid, losses unsorted
+                grid, pp, p0, y = (np.asarray(a, dtype=float) for a in (grid, p_profile, p_prior, y))
+                q = np.clip(p0[None] + grid[:, None] * (pp - p0)[None], 1e-7, 1 - 1e-7)
+                loss = -(y * np.log(q) + (1 - y) * np.log(1 - q)).mean(axis=1)
+                return float(np.sort(grid)[np.flatnonzero(loss == loss.min())[0]])
+            """),
+        BINS: cell(_BEST, """
+            def weights_by_bin(score, edges, p_profile, p_prior, y, grid):   # first of tied weights
+                where = np.digitize(np.asarray(score, dtype=float), edges)
+                pp, p0, y, grid = (np.asarray(a, dtype=float) for a in (p_profile, p_prior, y, grid))
+                out = np.full(len(edges) + 1, np.nan)
+                for b in np.unique(where):
+                    rows = where == b
+                    q = np.clip(p0[rows][None] + grid[:, None] * (pp[rows] - p0[rows])[None], 1e-7, 1 - 1e-7)
+                    out[b] = grid[np.argmin(-(y[rows] * np.log(q) + (1 - y[rows]) * np.log(1 - q)).mean(axis=1))]
+                return out
+            """),
+        GUARD: cell("""
+            def make_guard(validation):   # never personalize
+                return lambda evidence: 0.0
+            """),
+    },
+    "blind": {
+        LOSS: cell("""
+            def log_loss_by_kind(p, y, kind, n_kinds=4):   # the overall mean for every kind present
+                p = np.clip(np.asarray(p, dtype=float), 1e-7, 1 - 1e-7)
+                loss = -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean()
+                return np.where(np.bincount(kind, minlength=n_kinds) > 0, loss, np.nan)
+            """),
+        WEIGHT: cell("""
+            def best_weight(p_profile, p_prior, y, grid):   # the weight on the prior, not the profile
+                grid, pp, p0, y = (np.asarray(a, dtype=float) for a in (grid, p_profile, p_prior, y))
+                q = np.clip(pp[None] + grid[:, None] * (p0 - pp)[None], 1e-7, 1 - 1e-7)
+                loss = -(y * np.log(q) + (1 - y) * np.log(1 - q)).mean(axis=1)
+                return float(grid[loss == loss.min()].min())
+            """),
+        BINS: cell(_BEST, """
+            def weights_by_bin(score, edges, p_profile, p_prior, y, grid):   # one weight for all bins
+                where = np.digitize(np.asarray(score, dtype=float), edges)
+                filled = np.bincount(where, minlength=len(edges) + 1) > 0
+                return np.where(filled, _best(p_profile, p_prior, y, grid), np.nan)
+            """),
+        GUARD: cell(_CONSTANT),   # hedges every request alike
+    },
+    "loops": {
+        LOSS: cell("""
+            def log_loss_by_kind(p, y, kind, n_kinds=4):
+                total, count = np.zeros(n_kinds), np.zeros(n_kinds)
+                for pi, yi, ki in zip(np.clip(np.asarray(p, dtype=float), 1e-7, 1 - 1e-7), y, kind):
+                    total[ki] += -(yi * np.log(pi) + (1 - yi) * np.log(1 - pi))
+                    count[ki] += 1
+                return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+            """),
+        WEIGHT: cell("""
+            def best_weight(p_profile, p_prior, y, grid):
+                grid = np.asarray(grid, dtype=float)
+                loss = np.zeros(len(grid))
+                for pp, p0, yi in zip(p_profile, p_prior, y):
+                    q = np.clip(p0 + grid * (pp - p0), 1e-7, 1 - 1e-7)
+                    loss += -(yi * np.log(q) + (1 - yi) * np.log(1 - q))
+                return float(grid[loss == loss.min()].min())
+            """),
+        BINS: cell(_BEST, """
+            def weights_by_bin(score, edges, p_profile, p_prior, y, grid):
+                members = [[] for _ in range(len(edges) + 1)]
+                for i, s in enumerate(np.asarray(score, dtype=float)):
+                    members[int(np.sum(s >= np.asarray(edges)))].append(i)
+                pp, p0, y = (np.asarray(a, dtype=float) for a in (p_profile, p_prior, y))
+                return np.array([_best(pp[m], p0[m], y[m], grid) if m else np.nan for m in members])
+            """),
+        GUARD: cell("""
+            from course import capstone as C
+            def make_guard(validation):   # peeks at the kinds of the requests it is shown, when it finds them
+                def guard(evidence):
+                    for value in list(globals().values()):
+                        for r in (value, getattr(value, "test", None), getattr(value, "validation", None)):
+                            if isinstance(r, C.Requests) and (r.evidence is evidence or (
+                                    len(r) == len(evidence) and np.array_equal(r.evidence.p_profile, evidence.p_profile))):
+                                return (r.kind == 0).astype(float)
+                    return 1.0
+                return guard
+            """),
+    },
+    "hard-coded": {
+        LOSS: cell("""
+            def log_loss_by_kind(p, y, kind, n_kinds=4):   # the visible example's answer
+                return np.array([-(np.log(0.9) + np.log(0.2)) / 2, np.nan, -(np.log(0.5) + np.log(0.3)) / 2, np.nan])
+            """),
+        WEIGHT: cell("""
+            def best_weight(p_profile, p_prior, y, grid):   # the visible examples' answers
+                if len(y) == 2:
+                    return 1.0 if np.all(np.asarray(y) == 1) else 0.0
+                return float(np.min(grid))
+            """),
+        BINS: cell("""
+            def weights_by_bin(score, edges, p_profile, p_prior, y, grid):   # the visible example's answer
+                out = np.ones(len(edges) + 1)
+                out[0], out[2:-1] = 0.0, np.nan
+                return out
+            """),
+        GUARD: cell("""
+            def make_guard(validation):   # the identity score as a weight, unclipped
+                return lambda evidence: 1.0 + np.asarray(evidence.identity)
+            """),
+    },
+}
+
 WRONG = {"00_orientation": L00, "01_profiles": L01, "02_near_miss": L02, "03_abstention": L03,
-         "05_social": L05, "06_echo_chambers": L06}
+         "05_social": L05, "06_echo_chambers": L06, "07_capstone": L07}
 
 
 # --- building submissions -------------------------------------------------------------------

@@ -489,9 +489,118 @@ def lesson_06(nb) -> list[str]:
     return check.failed
 
 
+# --- 07 ----------------------------------------------------------------------------------------
+
+KINDS = ("own", "near_twin", "random", "persona")
+
+
+def _leaderboard(nb) -> dict:
+    """The scores the graded guard cell printed for the instructor's leaderboard."""
+    import json
+
+    line = next((line for line in printed(nb, "guard-tests").splitlines() if line.startswith("leaderboard: ")), None)
+    if line is None:
+        raise Unreadable("guard-tests printed no leaderboard line")
+    return json.loads(line[len("leaderboard: "):])
+
+
+def lesson_07(nb) -> list[str]:
+    check = Checker()
+    trusting = {k: _row(nb, "code-04", k, 2)[1] for k in KINDS}
+    check(trusting["own"] < trusting["persona"] < trusting["random"] < trusting["near_twin"],
+          "md-05: trusting every profile is best for own profiles and worst for near-twins; a stranger "
+          "hurts less, a shared account a little", f"log-loss with w = 1 {trusting}")
+
+    auc = {name: dict(zip(KINDS[1:], _row(nb, "code-06", name, 3))) for name in
+           ("identity score", "trust", "stated certainty / 100", "|logit shift|")}
+    check(all(abs(auc[s]["near_twin"] - 0.5) <= 0.08 for s in ("trust", "stated certainty / 100")),
+          "md-07: trust and stated certainty cannot tell an own profile from a near-twin's", f"{auc}")
+    check(auc["trust"]["random"] >= 0.7 and auc["stated certainty / 100"]["random"] <= auc["trust"]["random"] - 0.1,
+          "md-07: trust notices a random stranger; certainty hardly does", f"{auc}")
+    check(all(auc["identity score"][k] >= max(auc[s][k] for s in auc) for k in ("near_twin", "random")),
+          "md-07: the identity score separates own profiles from near-twins and strangers best", f"{auc}")
+    check(auc["identity score"]["persona"] < min(auc["identity score"]["near_twin"], auc["identity score"]["random"]),
+          "md-07: a shared account is the hardest to tell from an own profile", f"{auc['identity score']}")
+
+    table = {name: _row(nb, "code-11", name, 5) for name in
+             ("none (w = 1)", "never (w = 0)", "certainty >= 80", "identity >= 0")}
+    const_w, *const = _row(nb, "code-11", "best constant w = ", 6)
+    none, never, cert, ident = table.values()       # all, own, near_twin, random, persona
+    check(abs(cert[2] - none[2]) <= 0.03, "md-12: the certainty rule hardly changes anything for "
+          "near-twins", f"near-twin log-loss {cert[2]:.3f} vs {none[2]:.3f} trusting")
+    check(ident[2] <= none[2] - 0.1 and ident[1] > none[1] and ident[4] > none[4], "md-12: the identity "
+          "check cuts the near-twins' loss a lot and pays for it on own sessions and shared accounts",
+          f"identity {ident}, none {none}")
+    check(0.5 <= const_w < 1 and const[0] < min(none[0], never[0], cert[0]) and abs(const[0] - ident[0]) <= 0.02,
+          "md-12: a constant weight a little below 1 beats trusting, never personalizing and the "
+          "certainty rule, and comes close to the identity check", f"w = {const_w}, {const}, identity {ident[0]}")
+
+    bins = [float(v) for v in re.findall(NUMBER, printed(nb, "code-19").split("first:")[-1])]
+    check(len(bins) == 10 and bins[0] > 0.05 and bins[-1] >= bins[0] + 0.5 and max(bins[:3]) < min(bins[-3:]),
+          "md-20: the best weight rises with the identity score, but not to zero at the bottom", f"{bins}")
+
+    board = _leaderboard(nb)["guards"]
+    worlds = _leaderboard(nb)["worlds"]
+    check(board["yours"]["passed_worlds"] == worlds and all(board[g]["passed_worlds"] == 0 for g in
+                                                            ("none", "never", "certainty")),
+          "md-22: the solution's guard passes every hidden world; trusting every profile, never "
+          "personalizing and the certainty rule fail", f"{ {g: r['passed_worlds'] for g, r in board.items()} }")
+
+    public = {name: _row(nb, "code-26", name, 5) for name in ("none", "reference", "lesson guard")}
+    (blind,) = read(nb, "code-26", r"best constant weights with hindsight: \[[^\]]*\], log-loss {n}")
+    passed = read(nb, "code-26", r"lesson guard[^\n]*\s(\d+) of (\d+)")
+    mine, none_u, ref = public["lesson guard"], public["none"], public["reference"]
+    check(mine[2] <= none_u[2] - 0.05 and mine[3] <= none_u[3] - 0.04 and mine[1] <= none_u[1] + 0.01
+          and mine[0] < blind and passed[0] == passed[1], "md-27: on unseen worlds the guards cut the "
+          "near-twins' and strangers' loss by a large margin, keep own profiles within a hair of full "
+          "trust and beat the best constant weight", f"lesson guard {mine}, none {none_u}, constant {blind}, "
+          f"passed {passed}")
+    check(ref[0] >= mine[0] - 0.003, "md-27: the logistic reference does no better than the lesson's guard",
+          f"reference {ref[0]:.3f}, lesson guard {mine[0]:.3f}")
+    check(none_u[0] - blind > blind - mine[0] > 0, "summary: most of a guard's gain on unseen worlds is "
+          "hedging, and reading the identity evidence does better still",
+          f"w = 1 {none_u[0]:.3f}, best constant {blind:.3f}, lesson guard {mine[0]:.3f}")
+
+    fails = {label: _row(nb, "code-28", label, 5) for label in ("lesson guard", "knows the kind", "w = 1")}
+    guard, oracle = fails["lesson guard"], fails["knows the kind"]
+    check(abs(guard[0] - oracle[0]) <= 0.01, "md-29: the guard does about as well as a guard that "
+          "knows the kind", f"{guard[0]:.3f} vs {oracle[0]:.3f}")
+    check(min(guard[2], guard[3]) >= guard[1] + 0.1, "md-29: a wrong profile is dampened, not repaired",
+          f"lesson guard by kind {guard[1:]}")
+    trusted = read(nb, "code-28", r"trusting their profile costs {n}, no profile {n}")
+    check(trusted[0] <= trusted[1] + 0.01, "md-29: for the near-twins it trusts, trusting the profile is "
+          "no worse than the prior", f"{trusted}")
+    hedged = read(nb, "code-28", r"log-loss {n} instead of {n} with full trust")
+    check(0 < hedged[0] - hedged[1] <= 0.1, "md-29: right profiles that get hedged pay a little", f"{hedged}")
+    (persona_w,) = read(nb, "code-28", r"'persona': {n}")
+    check(persona_w >= 0.7, "md-29: a shared account's best weight is high too", f"{persona_w}")
+
+    young = {int(r): (float(g), ok == "True") for r, g, ok in
+             re.findall(r"r = +(\d+): gain over the best constant ([-+\d.]+), passes: (True|False)",
+                        printed(nb, "code-30"))}
+    if set(young) != {1, 2, 5, 10, 20}:
+        raise Unreadable(f"code-30 printed {sorted(young)}")
+    check(young[1][0] <= 0.003 and not young[1][1] and young[20][0] >= young[1][0] + 0.01,
+          "md-31: with one recent choice the guard's edge over a constant weight shrinks to about "
+          "nothing and it stops passing", f"{young}")
+
+    (gap,) = read(nb, "code-34", r"near-twin minus random log-loss, trusting the profile: {n}")
+    check(gap > 0, "code-34: the near-twin hurts more than a random profile on unseen worlds", f"{gap:+.3f}")
+    own_c, near_c = read(nb, "code-34", r"mean stated certainty, own {n} vs near-twin {n}")
+    check(abs(own_c - near_c) <= 3, "code-34: the stated certainty is as high for near-twins (the brake "
+          "cannot fire)", f"own {own_c}, near-twin {near_c}")
+    near_f, own_f = read(nb, "code-34", r"identity check fails for {n}% of near-twin sessions and {n}% of own")
+    (shared_f,) = read(nb, "code-34", r"a shared account fails it for {n}%")
+    check(near_f >= own_f + 20 and shared_f < 50, "code-34/md-07: the identity check fails near-twins "
+          "far more often than own sessions; a shared account passes it more often than not",
+          f"near-twin {near_f}%, own {own_f}%, shared {shared_f}%")
+    return check.failed
+
+
 CLAIMS: dict[str, Callable] = {"00_orientation": lesson_00, "01_profiles": lesson_01,
                                "02_near_miss": lesson_02, "03_abstention": lesson_03,
-                               "05_social": lesson_05, "06_echo_chambers": lesson_06}
+                               "05_social": lesson_05, "06_echo_chambers": lesson_06,
+                               "07_capstone": lesson_07}
 
 
 def failed_claims(lesson_id: str, nb) -> list[str]:

@@ -6,6 +6,8 @@ a wide margin; the numbers for seeds 0-3 are reported in the closing notes.
 """
 import pytest
 
+from course import findings
+
 
 @pytest.fixture
 def profiles(reproduced):
@@ -177,3 +179,44 @@ def test_personas_break_it(personas):
     assert abs(k1["amp"] - k1["single"]) <= 0.005, f"K = 1 vs single vector: {k1}"
     real = personas["real_data"]
     assert "skipped" in real or set(real["accuracy"]) == {"mean", "attention", "max"}, real
+
+
+@pytest.fixture
+def capstone(reproduced):
+    return reproduced("07_capstone")
+
+
+@pytest.mark.lesson("07_capstone")
+def test_capstone_reports_the_documented_keys(capstone):
+    r = capstone
+    assert r["seed"] == 0 and r["worlds"] >= 3 and len(r["unseen"]) == r["worlds"]
+    assert set(r["guards"]) == {"none", "never", "certainty", "identity", "reference"}
+    for g in (*r["guards"].values(), r["lesson_guard"]):
+        assert {"log_loss", "accuracy", "coverage", "by_kind", "passed_worlds"} <= set(g)
+        assert set(g["by_kind"]) == {"own", "near_twin", "random", "persona"}
+
+
+@pytest.mark.lesson("07_capstone")
+def test_capstone_reference_guard_wins_on_unseen_worlds(capstone):
+    g = capstone["guards"]
+    loss = {name: row["log_loss"] for name, row in g.items()}
+    kind = lambda k: {name: row["by_kind"][k]["log_loss"] for name, row in g.items()}  # noqa: E731
+    assert min(loss, key=loss.get) == "reference", loss
+    assert kind("near_twin")["reference"] < kind("near_twin")["identity"], kind("near_twin")
+    assert max(kind("near_twin"), key=kind("near_twin").get) == "none", kind("near_twin")
+    assert max(kind("own"), key=kind("own").get) == "never", kind("own")
+    assert g["reference"]["passed_worlds"] == capstone["worlds"], g["reference"]
+    assert all(g[name]["passed_worlds"] == 0 for name in ("none", "never", "certainty")), g
+    assert capstone["best_constant"]["reference_gain"] > 0, capstone["best_constant"]
+
+
+@pytest.mark.parametrize("lesson_id", [f.lesson for f in findings.FINDINGS])
+def test_course_summary_quotes_what_reproduce_measures(lesson_id, reproduced):
+    """Lesson 07's course summary (course.findings) against each lesson's fresh run."""
+    finding = next(f for f in findings.FINDINGS if f.lesson == lesson_id)
+    result = reproduced(lesson_id)
+    for name, (path, quoted) in finding.measured.items():
+        measured = findings.lookup(result, path)
+        assert abs(measured - quoted) <= 0.002 + 1e-3 * abs(quoted), (
+            f"{lesson_id}: the summary quotes {name} = {quoted}, reproduce gives {path} = {measured:.4f}; "
+            "update course/findings.py")
