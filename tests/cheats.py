@@ -793,11 +793,11 @@ _TV = "0.5 * np.abs(shares(history) - shares(recommended)).sum(axis=1)"
 L04 = {
     "alias": {
         ATTENTION: cell("""
-            from course.personas import persona_attention as reference, amp_scores as reference_scores
-            def persona_attention(personas, items, temperature=1.0):
-                return reference(personas, items, temperature)
+            from course.personas import persona_attention as library_attention, amp_scores as library_scores
+            def persona_attention(personas, items, temperature=1.0):   # (not "reference": a test cell binds it)
+                return library_attention(personas, items, temperature)
             def amp_scores(personas, items, temperature=1.0):
-                return reference_scores(personas, items, temperature)
+                return library_scores(personas, items, temperature)
             """),
         NDCG: cell("""
             import course.personas as P2
@@ -805,9 +805,9 @@ L04 = {
                 return P2.ndcg_at_k(scores, target, k)
             """),
         MATCH: cell("""
-            from course.personas import match_personas as reference
+            from course.personas import match_personas as library_match
             def match_personas(counts):
-                return reference(counts)
+                return library_match(counts)
             """),
         TASTE: cell("""
             from course import personas
@@ -1078,14 +1078,15 @@ L04 = {
                 return np.array(out)
             """),
         MATCH: cell("""
-            def match_personas(counts):   # each true persona's best learned one, user by user
-                return np.array([np.asarray(c).argmax(axis=0) for c in counts])
+            from scipy.optimize import linear_sum_assignment
+            def match_personas(counts):   # the Hungarian algorithm, user by user
+                return np.array([linear_sum_assignment(c, maximize=True)[1] for c in np.asarray(counts)])
             """),
         TASTE: cell("""
-            def taste_distance(history, recommended, n_categories):   # forgets the last category
-                return np.array([0.5 * sum(abs(list(h).count(g) / len(h) - list(r).count(g) / len(r))
-                                           for g in range(n_categories - 1))
-                                 for h, r in zip(history, recommended)])
+            def taste_distance(history, recommended, n_categories):
+                return np.array([0.5 * np.abs(np.bincount(h, minlength=n_categories) / len(h)
+                                              - np.bincount(r, minlength=n_categories) / len(r)).sum()
+                                 for h, r in zip(np.asarray(history), np.asarray(recommended))])
             """),
     },
 }
