@@ -61,10 +61,10 @@ def _vectors(vectorizer, facets, utterances):
 
 def candidate_scores(facet_sim: np.ndarray, present: np.ndarray, temperature: float) -> dict:
     """Scores of candidates from facet cosines (Q, F, C) with facet mask (Q, F): each (Q, C)."""
+    from .personas import _attention   # lesson 04's softmax over personas, here over facets
+
     sim = np.where(present[:, :, None], facet_sim, -np.inf)
-    z = sim / temperature
-    weights = np.exp(z - z.max(axis=1, keepdims=True))
-    weights /= weights.sum(axis=1, keepdims=True)
+    weights = _attention(sim, temperature, axis=1)
     mean = np.where(present[:, :, None], facet_sim, 0).sum(1) / present.sum(1)[:, None]
     return {"mean": mean, "attention": (weights * np.nan_to_num(sim, neginf=0.0)).sum(axis=1),
             "max": sim.max(axis=1), "weights": weights}

@@ -64,11 +64,15 @@ def _check_temperature(temperature: float) -> None:
         raise ValueError(f"temperature must be a positive number, got {temperature}")
 
 
-def _attention(dots: np.ndarray, temperature: float) -> np.ndarray:
-    """Softmax over the last axis of ``dots / temperature``, stable for huge logits."""
+# The helpers that compute an exercise's answer are twins too: a student who calls them (or a
+# library function built on them, such as ``evaluate``) inside ``checking()`` is refused.
+
+@twin
+def _attention(dots: np.ndarray, temperature: float, axis: int = -1) -> np.ndarray:
+    """Softmax over ``axis`` of ``dots / temperature``, stable for huge logits."""
     z = dots / temperature
-    z = np.exp(z - z.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
+    z = np.exp(z - z.max(axis=axis, keepdims=True))
+    return z / z.sum(axis=axis, keepdims=True)
 
 
 def _persona_dots(personas, items) -> np.ndarray:
@@ -106,6 +110,7 @@ def amp_scores(personas, items, temperature: float = 1.0) -> np.ndarray:
 _DISCOUNT = 1.0 / np.log2(np.arange(2, 10_002))        # 1 / log2(position + 1), positions 1..
 
 
+@twin
 def _expected_at_k(greater, ties, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Expected (NDCG@k, HR@k) of one relevant item with ``greater`` items scored above it and
     ``ties`` others scored equal, when ties are broken uniformly at random."""
@@ -155,6 +160,7 @@ def hit_rate_at_k(scores, target, k: int = 10) -> np.ndarray:
     return _expected_at_k(*_row_counts(scores, target), k)[1]
 
 
+@twin
 def _best_matching(counts: np.ndarray) -> np.ndarray:
     K = counts.shape[1]
     perms = np.array(list(itertools.permutations(range(K))))              # (K!, K)
@@ -186,6 +192,7 @@ def match_personas(counts) -> np.ndarray:
     return _best_matching(counts)
 
 
+@twin
 def _category_shares(cats: np.ndarray, n_categories: int) -> np.ndarray:
     rows = np.arange(cats.shape[0])[:, None]
     flat = (rows * n_categories + cats).ravel()

@@ -755,6 +755,345 @@ L03 = {
     },
 }
 
+# --- lesson 04 ------------------------------------------------------------------------------
+
+ATTENTION, NDCG, MATCH, TASTE = "attention-solution", "ndcg-solution", "match-solution", "taste-solution"
+
+_DOTS = 'np.einsum("bkd,md->bmk", np.asarray(personas, dtype=float), np.asarray(items, dtype=float))'
+_ATTENTION = """
+def persona_attention(personas, items, temperature=1.0):
+    if not temperature > 0:
+        raise ValueError("temperature must be positive")
+    z = DOTS / temperature
+    z = np.exp(z - z.max(axis=2, keepdims=True))
+    return z / z.sum(axis=2, keepdims=True)
+""".replace("DOTS", _DOTS)
+_AMP = """
+def amp_scores(personas, items, temperature=1.0):
+    return (persona_attention(personas, items, temperature) * DOTS).sum(axis=2)
+""".replace("DOTS", _DOTS)
+_NDCG = """
+def ndcg_at_k(scores, target, k=10):
+    scores = np.asarray(scores, dtype=float)
+    mine = scores[np.arange(len(target)), target][:, None]
+    greater, ties = (scores > mine).sum(axis=1), (scores == mine).sum(axis=1) - 1
+    p = np.arange(1, k + 1)
+    inside = (p >= greater[:, None] + 1) & (p <= (greater + ties + 1)[:, None])
+    return (inside / np.log2(p + 1)).sum(axis=1) / (ties + 1)
+"""
+_SHARES = """
+def taste_distance(history, recommended, n_categories):
+    def shares(cats):
+        cats = np.asarray(cats)
+        flat = (np.arange(cats.shape[0])[:, None] * n_categories + cats).ravel()
+        counts = np.bincount(flat, minlength=cats.shape[0] * n_categories)
+        return counts.reshape(cats.shape[0], n_categories) / cats.shape[1]
+    return DISTANCE
+"""
+_TV = "0.5 * np.abs(shares(history) - shares(recommended)).sum(axis=1)"
+
+L04 = {
+    "alias": {
+        ATTENTION: cell("""
+            from course.personas import persona_attention as library_attention, amp_scores as library_scores
+            def persona_attention(personas, items, temperature=1.0):   # (not "reference": a test cell binds it)
+                return library_attention(personas, items, temperature)
+            def amp_scores(personas, items, temperature=1.0):
+                return library_scores(personas, items, temperature)
+            """),
+        NDCG: cell("""
+            import course.personas as P2
+            def ndcg_at_k(scores, target, k=10):
+                return P2.ndcg_at_k(scores, target, k)
+            """),
+        MATCH: cell("""
+            from course.personas import match_personas as library_match
+            def match_personas(counts):
+                return library_match(counts)
+            """),
+        TASTE: cell("""
+            from course import personas
+            def taste_distance(history, recommended, n_categories):
+                return personas.taste_distance(history, recommended, n_categories)
+            """),
+    },
+    "library-helpers": {   # the library's own building blocks, or a copy in another module
+        ATTENTION: cell("""
+            from course.persona_chat import candidate_scores   # the same softmax, over facets
+            def persona_attention(personas, items, temperature=1.0):
+                if not temperature > 0:
+                    raise ValueError("temperature must be positive")
+                dots = np.einsum("bkd,md->bkm", personas, items)
+                return candidate_scores(dots, np.ones(dots.shape[:2], bool), temperature)["weights"].transpose(0, 2, 1)
+            def amp_scores(personas, items, temperature=1.0):
+                dots = np.einsum("bkd,md->bkm", personas, items)
+                return candidate_scores(dots, np.ones(dots.shape[:2], bool), temperature)["attention"]
+            """),
+        NDCG: cell("""
+            import course.personas as P
+            def ndcg_at_k(scores, target, k=10):
+                return P._expected_at_k(*P._row_counts(scores, target), k)[0]
+            """),
+        MATCH: cell("""
+            import course.personas as P
+            def match_personas(counts):
+                return P._best_matching(np.asarray(counts, dtype=float))
+            """),
+        TASTE: cell("""
+            import course.personas as P
+            def taste_distance(history, recommended, n_categories):
+                return P._tv(np.asarray(history), np.asarray(recommended), n_categories)
+            """),
+    },
+    "guard": {
+        ATTENTION: cell("""
+            import contextlib
+            import course.personas
+            library_twin_disabled = checking = lambda *args: contextlib.nullcontext()
+            def persona_attention(personas, items, temperature=1.0):
+                if not temperature > 0:
+                    raise ValueError("temperature must be positive")
+                return course.personas._attention(np.einsum("bkd,md->bmk", personas, items), temperature)
+            def amp_scores(personas, items, temperature=1.0):
+                return course.personas.amp_scores(personas, items, temperature)
+            """),
+        NDCG: cell(PATCH_CHECKS, """
+            import types
+            import course.personas
+            def ndcg_at_k(scores, target, k=10):   # the lesson's evaluation, on a stand-in world
+                held_out = np.asarray(target)[:, None]
+                world = types.SimpleNamespace(clicks=held_out, test=held_out)
+                return course.personas.evaluate(np.asarray(scores, dtype=float), world, k)["ndcg"]
+            """),
+        MATCH: cell("""
+            import course.personas
+            def match_personas(counts):
+                best = course.personas.explanations.__globals__["_best_matching"]
+                return best(np.asarray(counts, dtype=float))
+            """),
+        TASTE: cell("""
+            import course.personas
+            def taste_distance(history, recommended, n_categories):
+                tv = course.personas.summarize.__globals__["_tv"]
+                return tv(np.asarray(history), np.asarray(recommended), n_categories)
+            """),
+    },
+    "no-op-helpers": {
+        ATTENTION: cell(NO_OP_HELPERS, """
+            def persona_attention(personas, items, temperature=1.0):   # the mean persona
+                B, K, _ = np.shape(personas)
+                return np.full((B, len(items), K), 1 / K)
+            def amp_scores(personas, items, temperature=1.0):
+                return np.einsum("bkd,md->bm", personas, items) / np.shape(personas)[1]
+            """),
+        NDCG: cell("""
+            def ndcg_at_k(scores, target, k=10):
+                return np.zeros(len(target))
+            """),
+        MATCH: cell("""
+            def match_personas(counts):
+                return np.tile(np.arange(np.shape(counts)[1]), (len(counts), 1))
+            """),
+        TASTE: cell("""
+            def taste_distance(history, recommended, n_categories):
+                return np.zeros(len(history))
+            """),
+    },
+    "overwrite-library": {
+        ATTENTION: cell(_ATTENTION.replace("/ temperature", "* temperature"), _AMP, """
+            import course.personas   # multiplies by T
+            course.personas.persona_attention, course.personas.amp_scores = persona_attention, amp_scores
+            """),
+        NDCG: cell("""
+            import course.personas
+            def ndcg_at_k(scores, target, k=10):   # optimistic: a tied target ranks first
+                scores = np.asarray(scores, dtype=float)
+                greater = (scores > scores[np.arange(len(target)), target][:, None]).sum(axis=1)
+                return np.where(greater < k, 1 / np.log2(greater + 2), 0.0)
+            course.personas.ndcg_at_k = ndcg_at_k
+            """),
+        MATCH: cell("""
+            import course.personas
+            def match_personas(counts):   # greedy: the largest count first
+                counts = np.array(counts, dtype=float)
+                U, K, _ = counts.shape
+                match = np.zeros((U, K), dtype=int)
+                for _ in range(K):
+                    flat = counts.reshape(U, -1).argmax(axis=1)
+                    k, j = flat // K, flat % K
+                    match[np.arange(U), k] = j
+                    counts[np.arange(U), k, :] = -1
+                    counts[np.arange(U), :, j] = -1
+                return match
+            course.personas.match_personas = course.personas._best_matching = match_personas
+            """),
+        TASTE: cell(_SHARES.replace("DISTANCE", "0.5 * np.abs(shares(history) * history.shape[1] "
+                                                "- shares(recommended) * recommended.shape[1]).sum(axis=1)"), """
+            import course.personas   # counts instead of shares
+            course.personas.taste_distance = taste_distance
+            """),
+    },
+    "wrong": {
+        ATTENTION: cell(_ATTENTION.replace("z - z.max(axis=2, keepdims=True)", "z"), _AMP),   # overflows
+        NDCG: cell("""
+            def ndcg_at_k(scores, target, k=10):   # argsort ranks: ties broken by position
+                order = np.argsort(-np.asarray(scores, dtype=float), axis=1)
+                position = np.argmax(order == np.asarray(target)[:, None], axis=1) + 1
+                return np.where(position <= k, 1 / np.log2(position + 1), 0.0)
+            """),
+        MATCH: cell("""
+            def match_personas(counts):   # each learned persona's best true one
+                return np.asarray(counts).argmax(axis=2)
+            """),
+        TASTE: cell(_SHARES.replace("DISTANCE", _TV.replace("0.5 * ", ""))),   # no 1/2
+    },
+    "wrong-2": {
+        ATTENTION: cell(_ATTENTION.replace("z.max(axis=2", "z.max(axis=1"), _AMP),   # max over the items
+        NDCG: cell(_NDCG.replace("np.arange(1, k + 1)", "np.arange(1, k)")),   # positions below k only
+        MATCH: cell("""
+            import itertools
+            def match_personas(counts):   # learned persona of each true one (the inverse)
+                counts = np.asarray(counts, dtype=float)
+                K = counts.shape[1]
+                perms = np.array(list(itertools.permutations(range(K))))
+                total = counts[:, perms, np.arange(K)[None, :]].sum(axis=2)
+                return perms[total.argmax(axis=1)]
+            """),
+        TASTE: cell(_SHARES.replace("DISTANCE", "np.sqrt(((shares(history) - shares(recommended)) ** 2).sum(axis=1))")),
+    },
+    "wrong-3": {
+        ATTENTION: cell(_ATTENTION, _AMP.replace("persona_attention(personas, items, temperature)",
+                                                 "persona_attention(personas, items)")),   # T ignored
+        NDCG: cell("""
+            def ndcg_at_k(scores, target, k=10):   # -inf read as 0
+                scores = np.asarray(scores, dtype=float)
+                return _ndcg(np.where(np.isinf(scores), 0.0, scores), target, k)
+            """, _NDCG.replace("def ndcg_at_k", "def _ndcg")),
+        MATCH: cell("""
+            import itertools
+            def match_personas(counts):   # written for the town's K = 3
+                perms = np.array(list(itertools.permutations(range(3))))
+                total = np.asarray(counts, dtype=float)[:, np.arange(3)[None, :], perms].sum(axis=2)
+                return perms[total.argmax(axis=1)]
+            """),
+        TASTE: cell("""
+            def taste_distance(history, recommended, n_categories):   # bincount without minlength
+                def shares(cats):
+                    cats = np.asarray(cats)
+                    flat = (np.arange(cats.shape[0])[:, None] * n_categories + cats).ravel()
+                    return np.bincount(flat).reshape(cats.shape[0], -1) / cats.shape[1]
+                return 0.5 * np.abs(shares(history) - shares(recommended)).sum(axis=1)
+            """),
+    },
+    "wrong-4": {
+        ATTENTION: cell(_ATTENTION.replace("axis=2", "axis=1"), _AMP),   # softmax over the items
+        NDCG: cell("""
+            def ndcg_at_k(scores, target, k=10):   # the gain at the mean tied position
+                scores = np.asarray(scores, dtype=float)
+                mine = scores[np.arange(len(target)), target][:, None]
+                greater, ties = (scores > mine).sum(axis=1), (scores == mine).sum(axis=1) - 1
+                position = greater + 1 + ties / 2
+                return np.where(position <= k, 1 / np.log2(position + 1), 0.0)
+            """),
+        MATCH: cell("""
+            from scipy.optimize import linear_sum_assignment
+            def match_personas(counts):   # the Hungarian algorithm, minimizing
+                return np.array([linear_sum_assignment(c)[1] for c in np.asarray(counts)])
+            """),
+        TASTE: cell(_SHARES.replace("/ cats.shape[1]", "/ history.shape[1]").replace("DISTANCE", _TV)),
+    },
+    "wrong-5": {
+        ATTENTION: cell(_ATTENTION.replace("if not temperature > 0", "if temperature == 0"), _AMP),
+        NDCG: cell("""
+            def ndcg_at_k(scores, target, k=10):   # the cut-off checked for the first tied position only
+                scores = np.asarray(scores, dtype=float)
+                mine = scores[np.arange(len(target)), target][:, None]
+                greater, ties = (scores > mine).sum(axis=1), (scores == mine).sum(axis=1) - 1
+                p = np.arange(1, scores.shape[1] + 1)
+                inside = (p >= greater[:, None] + 1) & (p <= (greater + ties + 1)[:, None])
+                return np.where(greater < k, (inside / np.log2(p + 1)).sum(axis=1) / (ties + 1), 0.0)
+            """),
+        MATCH: cell("""
+            import itertools
+            def match_personas(counts):   # shares of each learned persona's clicks, not counts
+                counts = np.asarray(counts, dtype=float)
+                counts = counts / np.maximum(counts.sum(axis=2, keepdims=True), 1)
+                K = counts.shape[1]
+                perms = np.array(list(itertools.permutations(range(K))))
+                return perms[counts[:, np.arange(K)[None, :], perms].sum(axis=2).argmax(axis=1)]
+            """),
+        TASTE: cell("""
+            def taste_distance(history, recommended, n_categories):   # shares of everyone's items
+                def shares(cats):
+                    cats = np.asarray(cats)
+                    flat = (np.arange(cats.shape[0])[:, None] * n_categories + cats).ravel()
+                    counts = np.bincount(flat, minlength=cats.shape[0] * n_categories)
+                    return counts.reshape(cats.shape[0], n_categories) / cats.size
+                return 0.5 * np.abs(shares(history) - shares(recommended)).sum(axis=1)
+            """),
+    },
+    "hard-coded": {   # the visible tests' answers, whatever the input
+        ATTENTION: cell("""
+            def persona_attention(personas, items, temperature=1.0):
+                if not temperature > 0:
+                    raise ValueError("temperature must be positive")
+                e = np.exp(2.0 / temperature)
+                return np.array([[[e / (e + 1), 1 / (e + 1)], [1 / (e + 1), e / (e + 1)], [0.5, 0.5]]])
+            def amp_scores(personas, items, temperature=1.0):
+                e = np.exp(2.0 / temperature)
+                return np.array([[2 * e / (e + 1), 2 * e / (e + 1), 1.0]])
+            """),
+        NDCG: cell("""
+            def ndcg_at_k(scores, target, k=10):
+                seen = {(2, 10): [1.0, 1 / np.log2(5)], (2, 3): [1.0, 0.0], (1, 10): [(1 + 1 / np.log2(3)) / 2]}
+                return np.array(seen.get((len(target), k), np.zeros(len(target))))
+            """),
+        MATCH: cell("""
+            def match_personas(counts):
+                if np.shape(counts) == (3, 3, 3):
+                    return np.array([[1, 0, 2], [1, 0, 2], [1, 2, 0]])
+                return np.tile(np.arange(np.shape(counts)[1]), (len(counts), 1))
+            """),
+        TASTE: cell("""
+            def taste_distance(history, recommended, n_categories):
+                return np.array([0.0, 1.0, 0.25])[:len(history)] if len(history) == 3 else np.zeros(len(history))
+            """),
+    },
+    "loops": {
+        ATTENTION: cell("""
+            def persona_attention(personas, items, temperature=1.0):
+                if not temperature > 0:
+                    raise ValueError("temperature must be positive")
+                out = []
+                for u in np.asarray(personas, dtype=float):
+                    z = (np.asarray(items, dtype=float) @ u.T) / temperature
+                    z = np.exp(z - z.max(axis=1, keepdims=True))
+                    out.append(z / z.sum(axis=1, keepdims=True))
+                return np.array(out)
+            """, _AMP),
+        NDCG: cell("""
+            def ndcg_at_k(scores, target, k=10):
+                out = []
+                for row, t in zip(np.asarray(scores, dtype=float), target):
+                    g, ties = int((row > row[t]).sum()), int((row == row[t]).sum()) - 1
+                    out.append(sum(1 / np.log2(p + 1) for p in range(g + 1, min(g + ties + 1, k) + 1)) / (ties + 1))
+                return np.array(out)
+            """),
+        MATCH: cell("""
+            from scipy.optimize import linear_sum_assignment
+            def match_personas(counts):   # the Hungarian algorithm, user by user
+                return np.array([linear_sum_assignment(c, maximize=True)[1] for c in np.asarray(counts)])
+            """),
+        TASTE: cell("""
+            def taste_distance(history, recommended, n_categories):
+                return np.array([0.5 * np.abs(np.bincount(h, minlength=n_categories) / len(h)
+                                              - np.bincount(r, minlength=n_categories) / len(r)).sum()
+                                 for h, r in zip(np.asarray(history), np.asarray(recommended))])
+            """),
+    },
+}
+
+
 # --- lesson 05 ------------------------------------------------------------------------------
 
 NCRR, RATE, ELOG, SPLIT, EXPLAIN = ("ncrr-solution", "rate-solution", "elog-solution",
@@ -1614,7 +1953,7 @@ L07 = {
 }
 
 WRONG = {"00_orientation": L00, "01_profiles": L01, "02_near_miss": L02, "03_abstention": L03,
-         "05_social": L05, "06_echo_chambers": L06, "07_capstone": L07}
+         "04_personas": L04, "05_social": L05, "06_echo_chambers": L06, "07_capstone": L07}
 
 
 # --- building submissions -------------------------------------------------------------------

@@ -261,6 +261,95 @@ def lesson_03(nb) -> list[str]:
           "the real-data section reports its table or says in a sentence why it skipped", real[:200])
     return check.failed
 
+# --- 04 ----------------------------------------------------------------------------------------
+
+PERSONA_MODELS = ("single", "single_kd", "amp", "max", "oracle")
+
+
+def lesson_04(nb) -> list[str]:
+    check = Checker()
+    users, items, groups, clicks, held = read(nb, "code-04", r"{n} users, {n} items in {n} categories, "
+                                              r"{n} clicks per user \({n} held out\)")
+    check((users, items, groups, clicks, held) == (1000, 640, 16, 100, 10), "md-03: 1,000 users, 640 "
+          "items in 16 categories, 100 clicks per user of which 10 are held out",
+          f"{users:.0f} users, {items:.0f} items, {groups:.0f} categories, {clicks:.0f} clicks, {held:.0f} held out")
+    share = [read(nb, "code-04", rf"users with {p} persona\(s\): {{n}}")[0] / users for p in (1, 2, 3)]
+    check(all(abs(s - t) <= 0.05 for s, t in zip(share, (0.4, 0.3, 0.3))), "md-03: 1, 2 or 3 "
+          "personas behind 40%, 30% and 30% of users", f"shares {[round(s, 3) for s in share]}")
+
+    size = {name: read(nb, "code-09", rf"{name}\s+K = {{n}} vector\(s\) of d = {{n}} per user: {{n}} numbers")
+            for name in ("single", "single_kd", "amp", "max")}
+    check(size == {"single": [1, 8, 8], "single_kd": [1, 24, 24], "amp": [3, 8, 24], "max": [3, 8, 24]},
+          "md-08: one vector of d = 8, one of d = K·d = 24, and K = 3 personas of d = 8 (24 numbers)",
+          f"{size}")
+
+    table = {p: dict(zip(PERSONA_MODELS, _row(nb, "code-14", f"{p} persona(s),", 6)[1:])) for p in (1, 2, 3)}
+    multi_gain = read(nb, "code-14", r"amp - single, users with 2-3 personas: {n}  \(95% CI {n} to {n}\)")
+    one_gain = read(nb, "code-14", r"amp - single, single-persona users: {n}  \(95% CI {n} to {n}\)")
+    check(abs(one_gain[0]) <= 0.01 and one_gain[1] <= 0.0, "md-16: for single-persona users the "
+          "personas bring nothing", f"amp - single {one_gain[0]:+.3f} [{one_gain[1]:+.3f}, {one_gain[2]:+.3f}]")
+    check(multi_gain[1] > 0 and multi_gain[0] >= one_gain[0] + 0.03, "md-37/summary: AMP gains on "
+          "multi-persona accounts (95% CI above zero), not on single-persona ones",
+          f"multi {multi_gain}, single-persona {one_gain}")
+    loss = [1 - table[p]["single"] / table[p]["oracle"] for p in (1, 2, 3)]   # share of the ceiling
+    check(loss[0] < loss[1] < loss[2], "md-16/summary: the more personas share an account, the more "
+          "one small vector loses", f"share of the oracle's NDCG lost {[round(v, 3) for v in loss]}")
+    check(all(table[p]["single"] < table[p]["single_kd"] < table[p]["amp"] for p in (2, 3)),
+          "md-16/summary: a vector three times wider recovers part of the loss, not all of it",
+          f"{ {p: table[p] for p in (2, 3)} }")
+
+    parts = {name: _row(nb, "code-17", f"{name} ", 6) for name in ("single", "single_kd", "amp", "oracle")}
+    within = {name: v[:3] for name, v in parts.items()}
+    across = {name: v[3:] for name, v in parts.items()}
+    lost_within = [within["amp"][i] - within["single"][i] for i in (1, 2)]
+    lost_across = [across["amp"][i] - across["single"][i] for i in (1, 2)]
+    check(all(w > a for w, a in zip(lost_within, lost_across)), "md-18: next to the personas, the "
+          "single vector loses mostly inside categories", f"AMP minus single for 2 / 3 personas: "
+          f"within {lost_within}, across {lost_across}")
+    repaired = [(within["single_kd"][i] - within["single"][i]) / (within["amp"][i] - within["single"][i])
+                for i in (1, 2)]
+    check(all(r >= 0.5 for r in repaired), "md-18: the wide vector repairs much of that",
+          f"share of the within loss repaired for 2 / 3 personas {[round(r, 2) for r in repaired]}")
+    check(all(within["amp"][i] > within["single_kd"][i] and across["amp"][i] > across["single_kd"][i]
+              for i in range(3)), "md-18: AMP does a little better than the wide vector on both "
+          "decisions", f"within {within}, across {across}")
+    check(all(across[name][i] < across["oracle"][i] for name in ("single", "single_kd", "amp")
+              for i in range(3)), "md-18: no model learns the category mix as well as the oracle, "
+          "single-persona users included", f"across {across}")
+    spread = {side: [max(v[name][i] for name in ("single", "single_kd", "amp"))
+                     - min(v[name][i] for name in ("single", "single_kd", "amp")) for i in (1, 2)]
+              for side, v in (("within", within), ("across", across))}
+    check(all(a < w for a, w in zip(spread["across"], spread["within"])) and
+          within["single"][0] > within["single"][1] > within["single"][2], "average-answer: the "
+          "'across' panel differs little between models; the 'within' panel falls with the number "
+          "of personas", f"spread between models {spread}, single within {within['single']}")
+
+    faith, chance = (read(nb, "code-27", rf"{label}\s+{{n}}")[0]
+                     for label in (r"explanation faithfulness \(amp\):", "chance:"))
+    check(faith >= chance + 0.2, "md-37/summary: the top-attention persona names the persona "
+          "behind a held-out click far more often than chance", f"{faith:.3f} vs chance {chance:.3f}")
+    summary_gain = read(nb, "code-36", r"amp - single on users with 2-3 personas: {n} \(95% CI {n} to {n}\)")
+    summary_faith = read(nb, "code-36", r"explanation faithfulness {n} vs chance {n}")
+    check(summary_gain == multi_gain and summary_faith == [faith, chance], "md-35: the paper "
+          "comparison repeats the lesson's own numbers", f"{summary_gain} / {summary_faith}")
+
+    flat = read(nb, "code-38", r"amp - single {n} \(95% CI {n} to {n}\)")
+    check(flat[1] <= 0 and -0.02 <= flat[0] <= 0.005, "md-39: with one taste per account the gain "
+          "disappears (the extra vectors cost a little, if anything)",
+          f"amp - single {flat[0]:+.3f} [{flat[1]:+.3f}, {flat[2]:+.3f}]")
+    k1, single, diff = read(nb, "code-40", r"amp with K = 1: NDCG@10 {n}; single: {n}; largest score "
+                            r"difference ([-+.\deE]+)")
+    check(k1 == single and diff <= 1e-5, "md-39/summary: with K = 1 the model is the single vector",
+          f"NDCG {k1:.4f} vs {single:.4f}, largest score difference {diff:g}")
+
+    real = printed(nb, "code-42")
+    rows = dict(re.findall(r"^\s+(mean|attention|max)\s+accuracy ([\d.]+)", real, re.M))
+    check(real.startswith("Real-data section skipped:") or
+          (len(rows) == 3 and float(rows["attention"]) <= float(rows["mean"]) + 0.01),
+          "md-43: on persona-chat attention over facets does not beat their mean (or the section "
+          "says in a sentence why it skipped)", real[:300])
+    return check.failed
+
 
 # --- 05 ----------------------------------------------------------------------------------------
 
@@ -599,8 +688,8 @@ def lesson_07(nb) -> list[str]:
 
 CLAIMS: dict[str, Callable] = {"00_orientation": lesson_00, "01_profiles": lesson_01,
                                "02_near_miss": lesson_02, "03_abstention": lesson_03,
-                               "05_social": lesson_05, "06_echo_chambers": lesson_06,
-                               "07_capstone": lesson_07}
+                               "04_personas": lesson_04, "05_social": lesson_05,
+                               "06_echo_chambers": lesson_06, "07_capstone": lesson_07}
 
 
 def failed_claims(lesson_id: str, nb) -> list[str]:
