@@ -3,7 +3,7 @@
 Only the cells a student can change are read (solution cells and cells the student added);
 read-only cells are restored by nbgrader before grading. The scan flags code that reaches for
 what honest answers never need: the kernel's internals, the grader's test helpers, processes,
-the network, other memory. A flag is a reason to look, not a verdict.
+the network, other memory, absolute paths. A flag is a reason to look, not a verdict.
 """
 from __future__ import annotations
 
@@ -22,29 +22,28 @@ MODULES = {  # imported module (top-level name) -> why it is flagged
     "signal": "signals", "threading": "threads", "_thread": "threads", "concurrent": "threads",
     "socket": "network", "ssl": "network", "http": "network", "urllib": "network",
     "requests": "network", "asyncio": "event loop", "importlib": "import machinery",
-    "builtins": "builtins", "sys": None, "os": None, "mmap": "shared memory", "resource": "limits",
-    "atexit": "exit hooks", "marshal": "code objects", "types": "code objects", "code": "code objects",
-    "pickle": None, "shutil": None,
+    "builtins": "builtins", "mmap": "shared memory", "resource": "limits", "atexit": "exit hooks",
+    "marshal": "code objects", "types": "code objects", "code": "code objects",
 }
 ATTRIBUTES = {  # attribute name -> why
     "__code__": "code objects", "__closure__": "closures", "__globals__": "function globals",
     "cell_contents": "closures", "__builtins__": "builtins", "__subclasses__": "interpreter internals",
-    "__dict__": None, "_getframe": "stack frames", "f_globals": "stack frames",
+    "_getframe": "stack frames", "f_globals": "stack frames",
     "f_locals": "stack frames", "f_back": "stack frames", "settrace": "trace hooks",
     "setprofile": "trace hooks", "addaudithook": "audit hooks", "excepthook": "exception hooks",
     "displayhook": "display hooks", "meta_path": "import machinery", "path_hooks": "import machinery",
-    "modules": None, "_disabled": "the test helpers' state", "fork": "processes",
+    "_disabled": "the test helpers' state", "fork": "processes", "link": "links", "symlink": "links",
     "forkpty": "processes", "system": "processes", "popen": "processes", "posix_spawn": "processes",
     "kill": "signals", "killpg": "signals", "setsid": "processes", "execv": "processes",
     "execve": "processes", "execvp": "processes", "_exit": "exits the kernel",
     "input_transformers_cleanup": "IPython internals", "input_transformers_post": "IPython internals",
     "ast_transformers": "IPython internals", "showtraceback": "IPython internals",
     "set_custom_exc": "IPython internals", "register_magic_function": "IPython internals",
-    "events": None, "kernel": None, "run_cell": "IPython internals",
+    "run_cell": "IPython internals",
 }
 CALLS = {"get_ipython": "IPython internals", "exec": "exec/eval", "eval": "exec/eval",
          "compile": "exec/eval", "__import__": "import machinery", "globals": "the notebook's globals",
-         "vars": None, "setattr": None, "delattr": None, "breakpoint": "debugger"}
+         "breakpoint": "debugger"}
 MAGIC = re.compile(r"^\s*(!|%%?(?:system|sx|bash|sh|script|run|load|load_ext|writefile|file|env|"
                    r"store|config|capture|debug|pdb|alias)\b)", re.M)
 MAX_FINDINGS = 12
@@ -93,8 +92,14 @@ def _reasons(source: str, manager: TransformerManager) -> list[str]:
                 if alias.name in ATTRIBUTES and ATTRIBUTES[alias.name]:
                     out.append(ATTRIBUTES[alias.name])
                 modules[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    paths = []
     for node in ast.walk(tree):
         out += _node_reasons(node, modules)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and node.value.startswith("/") and len(node.value) > 1 and " " not in node.value:
+            paths.append(node.value[:40])
+    if paths:
+        out.append("paths " + ", ".join(sorted(set(paths))[:3]) + (" ..." if len(set(paths)) > 3 else ""))
     return list(dict.fromkeys(out))
 
 
@@ -122,23 +127,32 @@ def _node_reasons(node: ast.AST, modules: dict[str, str]) -> list[str]:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
     elif isinstance(node, ast.Delete):
         targets = node.targets
-    for target in targets:
-        for leaf in ast.walk(target):
-            if isinstance(leaf, ast.Attribute):
-                root = _root(leaf)
-                if root in modules:
-                    out.append(f"assigns {modules[root]}{_dotted(leaf)[len(root):]}")
-            elif isinstance(leaf, ast.Subscript) and isinstance(leaf.value, ast.Call) \
-                    and _name(leaf.value.func) in ("globals", "vars", "locals"):
-                out.append("writes the notebook's globals through globals()")
+    for target in _flat(targets):
+        root = _root(target)
+        if isinstance(target, ast.Attribute) and root in modules:
+            out.append(f"assigns {modules[root]}{_dotted(target)[len(root):]}")
+        elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Call) \
+                and _name(target.value.func) in ("globals", "vars", "locals"):
+            out.append("writes the notebook's globals through globals()")
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in HELPERS:
         out.append(f"defines {node.name} (a test helper's name)")
     if isinstance(node, ast.Assign):
         for target in node.targets:
             if isinstance(target, ast.Name) and target.id in HELPERS:
                 out.append(f"assigns {target.id} (a test helper's name)")
-    if isinstance(node, ast.Global):
-        out.append("global statement")
+    return out
+
+
+def _flat(targets: list[ast.AST]) -> list[ast.AST]:
+    """Assignment targets with tuples and starred names unpacked."""
+    out = []
+    for target in targets:
+        if isinstance(target, (ast.Tuple, ast.List)):
+            out += _flat(target.elts)
+        elif isinstance(target, ast.Starred):
+            out += _flat([target.value])
+        else:
+            out.append(target)
     return out
 
 
