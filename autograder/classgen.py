@@ -40,6 +40,8 @@ RUNAWAY = {
     "os-exit": "import os\nos._exit(3)\n",
     "segfault": "import ctypes\nctypes.string_at(0)\n",
     "memory-hog": "import numpy as _np\n_hog = [_np.ones(2**25) for _ in range(640)]  # 20 GB\n",
+    # 4 GB in a memory file never mapped: not resident memory; only a memory cgroup sees it
+    "memfd-hog": "import os\n_fd = os.memfd_create('hog')\nfor _ in range(4 * 1024):\n    os.write(_fd, b'x' * 2**20)\n",
     "output-flood": "while True:\n    print('flood ' * 2000)\n",
 }
 

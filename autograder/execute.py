@@ -32,6 +32,7 @@ from . import sandbox, tamper
 from .sandbox import Jail, Sandbox
 
 FLOOD_FACTOR = 10  # output beyond this many caps is a flood: the kernel is stopped
+CGROUP_SLACK_MB = 256  # the memory cgroup's cap over resident memory and scratch space
 GUARD_TIMEOUT_S = 30.0  # a restore takes milliseconds; only a busy or broken kernel is slower
 # variables a kernel may inherit; everything else (tokens, credentials, DB URLs) stays behind
 ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "NBGRADER_EXECUTION", "OMP_NUM_THREADS",
@@ -110,6 +111,9 @@ class GuardedExecute(Execute):
         self._token, self._installed = tamper.new_token(), None
         self.record = tamper.Record()
         box = Sandbox(*(None, None) if self.sandbox_uid < 0 else (self.sandbox_uid, self.sandbox_gid))
+        self._cgroup_mb = self.memory_mb + 2 * self.scratch_mb + CGROUP_SLACK_MB
+        name = f"autograder-{os.getpid()}-{Path(self.jobdir).parent.name}-{time.monotonic_ns()}"
+        self._cgroup = sandbox.memory_cgroup(name, self._cgroup_mb) if box.isolated else None
         self.kernel_manager_class = self._manager_class(box)
         self.shutdown_kernel = "immediate"  # nothing to save: kill the jail at once
         done = threading.Event()
@@ -125,6 +129,7 @@ class GuardedExecute(Execute):
             watchdog.join()
             sandbox.kill_tree(self._pid)
             self.leftover = sandbox.end(box)
+            sandbox.remove_cgroup(self._cgroup)
             self._report()
         return nb, self.resources
 
@@ -134,7 +139,7 @@ class GuardedExecute(Execute):
         if box.isolated:
             (jobdir / "root").mkdir(mode=0o700)
             jail = Jail(jobdir / "root", ipc, tuple(self.readonly), self.scratch_mb,
-                        self.home_seed, self.work_seed)
+                        self.home_seed, self.work_seed, str(self._cgroup or ""))
             home, work = sandbox.KERNEL_HOME, sandbox.KERNEL_WORK
         else:
             jail, home, work = None, str(jobdir / "home"), str(jobdir / "work")
@@ -278,6 +283,9 @@ class GuardedExecute(Execute):
         return None
 
     def _death(self, exc: Exception) -> tuple[str, str]:
+        if sandbox.oom_kills(self._cgroup):
+            return "memory", (f"the kernel went over its {self._cgroup_mb:g} MB memory limit (all its "
+                              f"memory, /tmp and /dev/shm included) in cell {self._cell[0]}")
         if self._timed_out_at:  # nbclient gave up waiting for the interrupted cell to go idle
             return "time", f"cell {self._cell[0]} ran over its {self.timeout} s limit and ignored the interrupt"
         code = self._exit_code
@@ -301,4 +309,4 @@ class GuardedExecute(Execute):
             {"stopped": self.stopped, "interrupted": self.interrupted,
              "cell_timeout": self.timeout, "dropped_output_bytes": self.dropped_bytes,
              "guard_installed": self._installed, "guard": self.record.findings(),
-             "leftover_processes": self.leftover}))
+             "leftover_processes": self.leftover, "memory_cgroup": bool(self._cgroup)}))

@@ -12,7 +12,9 @@ cgroup namespaces, then a short shell script (``JAIL``) builds its view of the m
   account (and the grader) can open, bind-mounted at ``/ipc``;
 * a fresh ``/proc`` that shows its own processes only.
 
-It then becomes its slot's unprivileged account (``autograder-sb<N>``; a lock file keeps two
+Where Linux allows it (cgroup v1's memory controller, or v2's delegated from the root), the
+namespace also runs in a memory cgroup of its own, which counts what resident memory does
+not: tmpfs, ``memfd`` files, kernel buffers. It then becomes its slot's unprivileged account (``autograder-sb<N>``; a lock file keeps two
 runs on one machine from sharing an account) with no capabilities, ``no_new_privs``, a process
 cap, and the parent-death signal, and execs the kernel, which is PID 1 of its namespace: when
 the kernel dies, or the ``unshare`` that started it is killed, Linux kills every process of the
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import fcntl
 import grp
-import json
 import os
 import pwd
 import shutil
@@ -41,15 +42,18 @@ import psutil
 USER_PREFIX = "autograder-sb"
 LOCK_DIR = Path("/run/autograder")  # root-only: one lock file per sandbox account
 PROCESSES = 512  # per account: threads count too (torch, BLAS, the kernel's own)
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 TOOLS = ("useradd", "unshare", "setpriv", "prlimit", "mount", "chroot")
 KERNEL_HOME, KERNEL_WORK, KERNEL_IPC = "/tmp/home", "/tmp/work", "/ipc"
 
 # Runs as root as PID 1 of the new namespaces, builds the kernel's root at $R and execs the
 # kernel as the sandbox account. Arguments: R uid gid scratch_mb readonly(colon-separated)
-# ipc_dir home_seed work_seed python, then the kernel command.
+# ipc_dir home_seed work_seed python cgroup, then the kernel command.
 JAIL = r'''
 set -eu
-R=$1 uid=$2 gid=$3 mb=$4 ro=$5 ipc=$6 home_seed=$7 work_seed=$8 py=$9; shift 9
+R=$1 uid=$2 gid=$3 mb=$4 ro=$5 ipc=$6 home_seed=$7 work_seed=$8 py=$9 cg=${10}; shift 10
+# everything this namespace will hold is charged to the kernel's memory cgroup
+[ -z "$cg" ] || echo $$ > "$cg/cgroup.procs"
 # the new network namespace has a loopback device only, and it starts down
 "$py" -I -S -c 'import fcntl, socket, struct; fcntl.ioctl(socket.socket(), 0x8914, struct.pack("16sH", b"lo", 0x41))'
 echo $((mb * 1048576)) > /proc/sys/kernel/shmmax
@@ -113,6 +117,7 @@ class Jail:
     scratch_mb: int  # size of /tmp and of /dev/shm
     home_seed: str = ""  # copied into HOME (e.g. matplotlib's font cache)
     work_seed: str = ""  # copied into the working folder (the assignment's other files)
+    cgroup: str = ""  # a memory cgroup to run in (see ``memory_cgroup``)
 
 
 def isolation_missing() -> str | None:
@@ -176,8 +181,7 @@ def _ensure_user(name: str) -> Sandbox:
 
 def readonly_paths(package_root: Path) -> tuple[str, ...]:
     """What a kernel may read besides /usr and /etc: Python, the library, the data cards."""
-    paths = {str(Path(sys.prefix).resolve()), str(Path(sys.base_prefix).resolve()),
-             str(Path(sys.executable).parent)}
+    paths = {str(Path(sys.prefix).resolve()), str(Path(sys.base_prefix).resolve())}
     paths |= {str(package_root / name) for name in ("course", "datasets") if (package_root / name).is_dir()}
     mirror = os.environ.get("COURSE_DATA_MIRROR")
     if mirror and Path(mirror).is_dir():
@@ -200,7 +204,7 @@ def jailed(cmd: list[str], box: Sandbox, jail: Jail) -> list[str]:
             "--cgroup", "--propagation", "private", "--", "/bin/sh", "-c", JAIL, "jail",
             str(jail.root), str(box.uid), str(box.gid), str(jail.scratch_mb),
             ":".join(jail.readonly), str(jail.ipc), jail.home_seed, jail.work_seed,
-            sys.executable, *cmd]
+            sys.executable, jail.cgroup, *cmd]
 
 
 def kernel_connection(info: dict, ipc: Path, inside: str) -> dict:
@@ -224,6 +228,71 @@ def socket_folder(path: Path, box: Sandbox) -> Path:
     if box.isolated:
         os.chown(path, box.uid, box.gid)
     return path
+
+
+def memory_cgroup(name: str, limit_mb: float) -> Path | None:
+    """A new memory cgroup capped at ``limit_mb`` (no swap) for one kernel, or ``None`` where
+    none can be made. Unlike resident memory, it counts tmpfs, ``memfd`` and kernel buffers."""
+    for version, parent in _memory_hierarchies():
+        path = parent / name
+        try:
+            path.mkdir()
+        except OSError:
+            continue
+        limit = str(int(limit_mb * 2**20))
+        try:
+            if version == 2:
+                (path / "memory.max").write_text(limit)
+                (path / "memory.swap.max").write_text("0")
+            else:
+                (path / "memory.limit_in_bytes").write_text(limit)
+                if (path / "memory.memsw.limit_in_bytes").exists():
+                    (path / "memory.memsw.limit_in_bytes").write_text(limit)
+            return path
+        except OSError:
+            path.rmdir()
+    return None
+
+
+def _memory_hierarchies() -> list[tuple[int, Path]]:
+    """Where a memory cgroup can be made: under ``/sys/fs/cgroup/autograder`` on cgroup v2
+    (the root's memory controller delegated to it), or beside this process on cgroup v1."""
+    out = []
+    try:
+        if "memory" in (CGROUP_ROOT / "cgroup.subtree_control").read_text().split():
+            parent = CGROUP_ROOT / "autograder"
+            parent.mkdir(exist_ok=True)
+            (parent / "cgroup.subtree_control").write_text("+memory")
+            out.append((2, parent))
+    except OSError:
+        pass
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            out.append((1, CGROUP_ROOT / "memory" / path.lstrip("/")))
+    return out
+
+
+def oom_kills(path: Path | None) -> int:
+    """How many processes the cgroup's memory limit has killed."""
+    for name in ("memory.events", "memory.oom_control"):
+        if path is not None and (path / name).exists():
+            for line in (path / name).read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+    return 0
+
+
+def remove_cgroup(path: Path | None) -> None:
+    """Remove an emptied cgroup (Linux may need a moment after its last process)."""
+    for _ in range(100):
+        if path is None or not path.exists():
+            return
+        try:
+            path.rmdir()
+        except OSError:
+            time.sleep(0.02)
 
 
 def end(box: Sandbox, timeout_s: float = 10.0) -> list[str]:
@@ -282,8 +351,3 @@ def tree_rss_mb(pid: int) -> float:
         except psutil.Error:
             pass
     return total / 2**20
-
-
-def describe(box: Sandbox) -> str:
-    """One line for logs."""
-    return json.dumps({"uid": box.uid, "gid": box.gid})

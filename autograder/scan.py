@@ -33,6 +33,7 @@ ATTRIBUTES = {  # attribute name -> why
     "setprofile": "trace hooks", "addaudithook": "audit hooks", "excepthook": "exception hooks",
     "displayhook": "display hooks", "meta_path": "import machinery", "path_hooks": "import machinery",
     "_disabled": "the test helpers' state", "fork": "processes", "link": "links", "symlink": "links",
+    "memfd_create": "memory files",
     "forkpty": "processes", "system": "processes", "popen": "processes", "posix_spawn": "processes",
     "kill": "signals", "killpg": "signals", "setsid": "processes", "execv": "processes",
     "execve": "processes", "execvp": "processes", "_exit": "exits the kernel",

@@ -47,6 +47,8 @@ STATUS = {  # hostile case -> (allowed statuses, words the reason must contain)
     "h-os-exit": (("crashed",), "exit code 3"),
     "h-segfault": (("crashed",), "SIGSEGV"),
     "h-memory-hog": (("memory",), "1024 MB limit"),
+    # memory no process maps: only the kernel's memory cgroup counts it
+    "h-memfd-hog": (("memory",), "memory limit (all its memory, /tmp and /dev/shm included)"),
     # a fast flood fills the kernel's own buffers: stopped at the memory limit or the output cap
     "h-output-flood": (("output", "memory"), "limit"),
     "h-invalid-json": (("invalid",), "invalid JSON"),
