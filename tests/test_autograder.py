@@ -119,12 +119,13 @@ def require_isolation() -> None:
 
 
 def sandbox_processes() -> list[str]:
-    """Processes of any sandbox account, as ``pid command``."""
+    """Live processes (not zombies) of any sandbox account, as ``pid command``."""
     uids = {e.pw_uid for e in pwd.getpwall() if e.pw_name.startswith("autograder-sb")}
     out = []
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and entry.stat().st_uid in uids:
+            if entry.name.isdigit() and entry.stat().st_uid in uids \
+                    and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
                 out.append(f"{entry.name} {(entry / 'cmdline').read_bytes()[:80]!r}")
         except OSError:
             pass
