@@ -148,7 +148,7 @@ def _spy():
 _th.Thread(target=_spy, daemon=True).start()
 '''
 SPY_REPORT = '''
-_time.sleep(6)
+_time.sleep(3)
 for _port in _open_ports:
     print("connected:", _port)  # the kernel's own debugger port, inside its jail, is expected
 _theirs = [m for m in _captured if b"BEGIN HIDDEN" in m or b"execute_input" in m]

@@ -335,12 +335,22 @@ def test_integrity_check_finds_a_submission_without_grades(graded):
         f"expected the check to flag zz-late, seen rc={proc.returncode}:\n{proc.stdout}")
 
 
-def test_second_run_yields_identical_grades(graded, klass):
+# graded again into the same course: the honest students and every attack that could reach a
+# later submission (a survivor, a spy, litter, links, writes, a thread that re-patches)
+AGAIN = ["n01-correct", "n01-partial", "n01-blank", "h-survivor", "h-spy", "h-litters",
+         "h-plants-links", "h-reads-secrets", "h-writes-gradebook", "h-writes-other-student",
+         "h-tamper-thread-repatch", "h-tamper-transformer", "h-memfd-hog", "h-segfault"]
+
+
+def test_second_run_yields_identical_grades(graded, klass, tmp_path_factory):
     course, rows, *_ = graded
-    autograder("grade", LESSON, "--submissions", str(klass[0]), *LIMITS,
+    part = tmp_path_factory.mktemp("again")
+    for student in AGAIN:
+        shutil.copytree(klass[0] / student, part / student)
+    autograder("grade", LESSON, "--submissions", str(part), *LIMITS,
                "--csv", str(course / "grades-again.csv"), course=course)
     again = read_csv(course / "grades-again.csv")
-    diff = {s: (rows[s]["score"], again.get(s, {}).get("score")) for s in rows
+    diff = {s: (rows[s]["score"], again.get(s, {}).get("score")) for s in AGAIN
             if rows[s]["score"] != again.get(s, {}).get("score")}
     assert not diff, f"expected identical scores on a re-run, seen (first, second): {diff}"
     proc = autograder("check", LESSON, course=course, check=False)
