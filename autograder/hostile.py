@@ -24,6 +24,13 @@ class _Gut(_ast.NodeTransformer):
         return _ast.Module(body=[_ast.Pass()], type_ignores=[]) if "check_" in _ast.unparse(node) else node
 get_ipython().ast_transformers.append(_Gut())
 ''',
+    "manager-swap": '''
+from IPython.core.inputtransformer2 import TransformerManager as _TM
+class _Blank(_TM):
+    def transform_cell(self, cell):
+        return "pass\\n" if "check_" in cell else super().transform_cell(cell)
+get_ipython().input_transformer_manager = _Blank()
+''',
     "noop-checks": '''
 import contextlib as _cl, course.checks as _c
 def _ok(*args, **kwargs):

@@ -1,18 +1,18 @@
 """Runs inside a student's kernel: the grader sends this file's text before the first cell.
 
 ``install(token, modules)`` imports the lesson's ``course`` modules, NumPy and matplotlib's
-notebook backend, then snapshots everything a test cell relies on: the modules of ``course`` and NumPy
-entry by entry, the callables of IPython, ipykernel, jupyter_client, pyzmq and traitlets, the
-code, defaults and closures of all their functions, the shell's input and AST transformers,
-events, custom exception handler and traceback printers, ``builtins``, ``sys``'s import
-machinery and hooks. ``restore()`` (run before and after each test cell) puts all of it back,
-empties ``course.checks``' set of disabled twins, and answers with the token and the list of
-what it had to put back.
+notebook backend, then snapshots everything a test cell relies on: the modules of ``course``
+and NumPy entry by entry; the callables of IPython, ipykernel, jupyter_client, pyzmq,
+traitlets and matplotlib; the code, defaults and closures of all their functions; the shell's
+input and AST transformers, events, custom exception handler and traceback printers;
+``builtins``; ``sys``'s import machinery and hooks. ``restore()`` (run before and after each
+test cell) puts all of it back, empties ``course.checks``' set of disabled twins, and answers
+with the token and the list of what it had to put back.
 
 Student code shares this process, so nothing here is out of its reach: a restore that does
 not answer, or answers without the token, counts as tampering; what was put back *after* a
 test fails that test; and the grader's static scan flags code that reaches for these internals.
-This file imports nothing from the grader and uses only the standard library.
+This file imports nothing from the grader: only the standard library and IPython.
 """
 import builtins
 import gc
@@ -28,6 +28,11 @@ HOOKED = ("IPython", "ipykernel", "jupyter_client", "zmq", "traitlets", "comm", 
           "matplotlib_inline")
 TRAPPED = {"get_ipython", "exit", "quit"}  # IPython adds and removes these around each cell
 SHELL_LISTS = ("ast_transformers", "input_transformers_post")
+# traits holding the machinery's parts (e.g. the shell's input_transformer_manager, loop_runner,
+# the kernel's session): their values are put back by identity, except those that change by design
+PART_TRAITS = ("Instance", "Any", "Type", "Callable", "ForwardDeclaredInstance", "Union")
+VOLATILE_TRAITS = {"last_execution_result", "parent", "config", "log", "_sys_raw_input",
+                   "_sys_eval_input"}
 MANAGER_LISTS = ("cleanup_transforms", "line_transforms", "token_transformers")
 _EMPTY = object()
 
@@ -47,6 +52,12 @@ def _functions(value):
     if isinstance(value, property):
         return [f for f in (value.fget, value.fset, value.fdel) if isinstance(f, types.FunctionType)]
     return [value] if isinstance(value, types.FunctionType) else []
+
+
+def _parts(obj):
+    """Names of ``obj``'s traits that hold parts of the machinery (see PART_TRAITS)."""
+    return {name for name, trait in obj.traits().items()
+            if type(trait).__name__ in PART_TRAITS and name not in VOLATILE_TRAITS}
 
 
 def _cells(func):
@@ -91,6 +102,8 @@ class Guard:
         self.excepthook = sys.excepthook
         self.gc_callbacks = list(gc.callbacks)
         self.instances = [(label, obj, dict(vars(obj))) for label, obj in self._instances()]
+        self.traits = [(label, obj, dict(obj._trait_values), _parts(obj))
+                       for label, obj in self._instances() if hasattr(obj, "_trait_values")]
         self.lists = {label: list(get()) for label, get, _ in self._lists()}
         self.events = {k: list(v) for k, v in self.shell.events.callbacks.items()}
         self.user_builtins = self.shell.user_ns.get("__builtins__")
@@ -259,6 +272,13 @@ class Guard:
                         del current[key]
                     else:
                         current[key] = old
+        for label, obj, saved, parts in self.traits:
+            current = obj._trait_values
+            for key, old in saved.items():
+                new = current.get(key, _EMPTY)
+                if new is not old and (key in parts or _codelike(old) or _codelike(new)):
+                    done.append(f"{label}.{key}")
+                    current[key] = old
         for label, get, put in self._lists():
             saved = self.lists[label]
             current = get()

@@ -64,6 +64,7 @@ REVIEW = {  # student -> words its review column must contain
     "h-tamper-transformer": "restored before tests: IPython input transformers",
     "h-tamper-ast-transformer": "restored before tests: IPython ast_transformers",
     "h-tamper-noop-checks": "course.checks.check_close",
+    "h-tamper-manager-swap": "shell.input_transformer_manager",
     "h-tamper-module-swap": "sys.modules['course.checks']",
     "h-tamper-silenced-errors": "showtraceback",
     "h-tamper-thread-repatch": "changed while cosine-tests ran (test failed)",
