@@ -32,7 +32,7 @@ from . import sandbox, tamper
 from .sandbox import Jail, Sandbox
 
 FLOOD_FACTOR = 10  # output beyond this many caps is a flood: the kernel is stopped
-CGROUP_SLACK_MB = 256  # the memory cgroup's cap over resident memory and scratch space
+CGROUP_SLACK_MB = 1024  # page cache (libraries, data files) is charged to the cgroup too
 GUARD_TIMEOUT_S = 30.0  # a restore takes milliseconds; only a busy or broken kernel is slower
 # variables a kernel may inherit; everything else (tokens, credentials, DB URLs) stays behind
 ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "NBGRADER_EXECUTION", "OMP_NUM_THREADS",
