@@ -37,6 +37,9 @@ import pytest
 
 from conftest import ROOT, make_course_copy
 
+# one class graded once per module: keep every test of this file on one xdist worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("autograder")]
+
 LESSON = "00_orientation"
 # short limits keep the hostile cases quick; lesson 00 runs in a few seconds
 LIMITS = ["--workers", "2", "--cell-timeout", "10", "--timeout", "90", "--memory-mb", "1024",
