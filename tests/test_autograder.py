@@ -446,6 +446,33 @@ def test_without_root_grading_works_and_warns(klass, tmp_path_factory, monkeypat
     assert [(r.student, r.status, r.score) for r in rows] == [("n01-correct", "ok", 5.0)], rows
 
 
+def test_a_course_library_and_class_under_tmp_are_graded(klass):
+    """The jail gives each kernel a private /tmp: the grader's package (its ``course`` library
+    included), the course and the class may all live under the host's /tmp all the same."""
+    require_isolation()
+    base = Path(tempfile.mkdtemp(prefix="nearmiss-under-tmp-", dir="/tmp"))
+    try:
+        package = base / "package"  # the only ``course`` the jail shows: the venv's points elsewhere
+        for name in ("autograder", "course", "datasets"):
+            shutil.copytree(ROOT / name, package / name, ignore=shutil.ignore_patterns("__pycache__"))
+        (base / "course").mkdir()
+        course = make_course_copy(base / "course")
+        for student in ("n01-correct", "n01-partial"):
+            shutil.copytree(klass[0] / student, base / "class" / student)
+        proc = subprocess.run([sys.executable, "-m", "autograder", "--course", str(course), "grade",
+                               LESSON, "--submissions", str(base / "class"), *LIMITS,
+                               "--csv", str(course / "grades.csv")],
+                              cwd=package, capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(package)})
+        assert proc.returncode == 0, f"grading under /tmp failed:\n{proc.stderr[-3000:]}"
+        rows = read_csv(course / "grades.csv")
+        seen = {s: (r["status"], float(r["score"])) for s, r in rows.items()}
+        assert seen == {"n01-correct": ("ok", 5.0), "n01-partial": ("ok", 2.0)}, (
+            f"expected 5 and 2 points, seen {seen}; reasons: {[r['reason'] for r in rows.values()]}")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def _pg_bin() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
     return Path(found[-1]).parent if found else None
