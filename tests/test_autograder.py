@@ -24,6 +24,7 @@ import os
 import pwd
 import shutil
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -35,7 +36,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import ROOT, make_course_copy
+from conftest import ROOT, make_course_copy, nbgrader
 
 # one class graded once per module: keep every test of this file on one xdist worker
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("autograder")]
@@ -330,11 +331,11 @@ def test_integrity_check_finds_a_submission_without_grades(graded):
     course, *_ = graded
     extra = course / "autograder" / "submitted" / "zz-late" / LESSON
     extra.mkdir(parents=True)
+    (extra / f"{LESSON}.ipynb").write_text("{}")
     try:
         proc = autograder("check", LESSON, course=course, check=False)
     finally:
-        extra.rmdir()
-        extra.parent.rmdir()
+        shutil.rmtree(extra.parent)
     assert proc.returncode == 1 and "zz-late: submitted but not in the gradebook" in proc.stdout, (
         f"expected the check to flag zz-late, seen rc={proc.returncode}:\n{proc.stdout}")
 
@@ -444,6 +445,44 @@ def test_without_root_grading_works_and_warns(klass, tmp_path_factory, monkeypat
         rows = grade_class(load(course), LESSON, one, workers=1, progress=False,
                            limits=Limits(cell_timeout=30, timeout=120))
     assert [(r.student, r.status, r.score) for r in rows] == [("n01-correct", "ok", 5.0)], rows
+
+
+def test_missing_students_are_named_and_feedback_is_ready_for_the_exchange(klass, tmp_path_factory):
+    """nbgrader's exchange round trip: Alice submitted (with the exchange's timestamp and secret),
+    Bob's collected folder holds no notebook, Carol is on the roster without a folder. Grading
+    names Bob and Carol missing (no grade written), puts the exchange files beside Alice's
+    feedback, and hands everything to the instructor's account (``--owner``)."""
+    require_isolation()
+    course = new_course(tmp_path_factory, "exchange")
+    nbgrader("db", "student", "add", "carol", cwd=course)
+    submitted = course / "autograder" / "submitted"
+    shutil.copytree(klass[0] / "n01-correct" / LESSON, submitted / "alice" / LESSON)
+    (submitted / "bob" / LESSON).mkdir(parents=True)
+    for student in ("alice", "bob"):
+        (submitted / student / LESSON / "timestamp.txt").write_text("2026-01-01 00:00:00.000000 UTC")
+    (submitted / "alice" / LESSON / "submission_secret.txt").write_text("s3cr3t\n")
+    owner = pwd.getpwnam("nobody")
+    proc = autograder("grade", LESSON, "--submissions", str(submitted), *LIMITS,
+                      "--owner", "nobody", course=course)
+    rows = read_csv(course / "autograder" / f"grades-{LESSON}.csv")
+    seen = {s: (r["status"], float(r["score"])) for s, r in rows.items()}
+    assert seen == {"alice": ("ok", 5.0), "bob": ("missing", 0.0), "carol": ("missing", 0.0)}, rows
+    assert "holds no notebook" in rows["bob"]["reason"] and "on the roster" in rows["carol"]["reason"], rows
+    for student in ("bob", "carol"):
+        said = [ln for ln in proc.stdout.splitlines() if ln.split()[:2] == [student, "missing"]]
+        assert len(said) == 1, f"expected one line naming {student} missing, seen:\n{proc.stdout}"
+    with sqlite3.connect(course / "autograder" / "gradebook.db") as con:
+        graded = {r[0] for r in con.execute("select student_id from submitted_assignment")}
+    assert graded == {"alice"}, f"expected a grade for alice only, seen {graded}"
+    feedback = course / "autograder" / "feedback" / "alice" / LESSON
+    for name in ("timestamp.txt", "submission_secret.txt"):
+        assert (feedback / name).read_text() == (submitted / "alice" / LESSON / name).read_text(), name
+    handed = [course / "autograder" / "gradebook.db", course / "autograder" / f"grades-{LESSON}.csv",
+              feedback / f"{LESSON}.html", feedback, course / "autograder" / "autograded" / "alice"]
+    wrong = {str(p): p.stat().st_uid for p in handed if p.stat().st_uid != owner.pw_uid}
+    assert not wrong, f"expected everything owned by nobody ({owner.pw_uid}), seen {wrong}"
+    check = autograder("check", LESSON, course=course, check=False)
+    assert check.returncode == 0, f"expected integrity with missing students, seen:\n{check.stdout}"
 
 
 def test_a_course_library_and_class_under_tmp_are_graded(klass):
