@@ -266,6 +266,8 @@ def grade_class(course: Course, assignment: str, submissions: Path, workers: int
                          hide_hidden_tests):
             jobs.put(job)
         log = private_file(course.submitted.parent / f"grade-{assignment}.log")
+        with open(log, "a") as fh:
+            fh.write(f"grading {assignment}: {len(taken.staged)} submissions, scratch folder {workdir}\n")
         reasons = {s: ("rejected", r, "") for s, r in taken.rejected.items()}
         reasons |= {s: ("missing", r, "") for s, r in _missing(course, assignment, taken).items()}
         with sandbox.sandboxes(min(workers, len(taken.staged)) or 1) as boxes:

@@ -17,6 +17,7 @@ with the reason, or skip with it when COURSE_SKIP_ISOLATION=1 (README, "Autograd
 from __future__ import annotations
 
 import csv
+import fcntl
 import glob
 import hashlib
 import json
@@ -123,9 +124,33 @@ def require_isolation() -> None:
         pytest.fail(reason)
 
 
+def idle_accounts() -> set[int]:
+    """Uids of the sandbox accounts no grading run holds right now (others on this machine may
+    be grading: their accounts are locked while anything of theirs lives)."""
+    from autograder.sandbox import LOCK_DIR, USER_PREFIX
+
+    idle = set()
+    for entry in pwd.getpwall():
+        if not entry.pw_name.startswith(USER_PREFIX):
+            continue
+        try:
+            fd = os.open(LOCK_DIR / f"{entry.pw_name}.lock", os.O_RDONLY)
+        except FileNotFoundError:
+            idle.add(entry.pw_uid)
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            idle.add(entry.pw_uid)
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(fd)
+    return idle
+
+
 def sandbox_processes() -> list[str]:
-    """Live processes (not zombies) of any sandbox account, as ``pid command``."""
-    uids = {e.pw_uid for e in pwd.getpwall() if e.pw_name.startswith("autograder-sb")}
+    """Live processes (not zombies) of sandbox accounts no grading run holds, as ``pid command``."""
+    uids = idle_accounts()
     out = []
     for entry in Path("/proc").iterdir():
         try:
@@ -135,6 +160,13 @@ def sandbox_processes() -> list[str]:
         except OSError:
             pass
     return out
+
+
+def scratch_folders(course: Path) -> list[str]:
+    """The scratch folders the grading runs of ``course`` used (named in their log): other
+    graders on the machine have their own."""
+    log = (course / "autograder" / f"grade-{LESSON}.log").read_text()
+    return [ln.rsplit(" scratch folder ", 1)[1] for ln in log.splitlines() if " scratch folder " in ln]
 
 
 def planted() -> list[str]:
@@ -192,7 +224,6 @@ def graded(sqlite_course, klass):
     source_nb = course / "solutions" / LESSON / f"{LESSON}.ipynb"
     before = {"source": digest(source_nb),
               "victim": digest(klass[0] / "n01-correct" / LESSON / f"{LESSON}.ipynb")}
-    scratch_before = set(glob.glob("/tmp/autograder-*"))
     listener = Listener()
     try:
         proc = autograder("grade", LESSON, "--submissions", str(klass[0]), *LIMITS,
@@ -203,7 +234,7 @@ def graded(sqlite_course, klass):
     after = {"source": digest(source_nb), "victim": digest(victim)}
     machine = {"processes": sandbox_processes(), "planted": planted(), "port": listener.port,
                "connections": listener.connections,
-               "scratch": sorted(set(glob.glob("/tmp/autograder-*")) - scratch_before)}
+               "scratch": [p for p in scratch_folders(course) if Path(p).exists()]}
     return course, read_csv(course / "grades.csv"), before, after, proc, machine
 
 
@@ -299,6 +330,7 @@ def test_nothing_of_a_submission_outlives_it(graded):
     course, rows, *_, machine = graded
     assert not machine["processes"], f"expected no sandbox process after grading, seen {machine['processes']}"
     assert not machine["planted"], f"expected no litter in {SHARED}, seen {machine['planted']}"
+    assert scratch_folders(course), "expected the grading log to name the run's scratch folder"
     assert not machine["scratch"], f"expected the grader's scratch folders removed, seen {machine['scratch']}"
     litter = outputs(course, "h-litters")
     assert "wrote:" not in litter, f"expected every shared folder full or absent in the jail, seen:\n{litter}"
