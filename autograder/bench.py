@@ -4,14 +4,12 @@ Plain sequential ``nbgrader autograde``, then this tool with 1 and with 2 worker
 own scratch copy of the course, on the same synthetic submissions (correct, blank, partially
 wrong). Everything the tool does is timed (intake, template, sandbox, merge); for nbgrader only
 ``autograde`` is timed (its ``generate_assignment`` is set-up). Feedback is off on both sides:
-plain ``autograde`` does not make it. CPU seconds (all processes, kernels included) are
-reported beside wall times: on a busy machine they, not the wall times, are comparable.
+plain ``autograde`` does not make it.
 """
 from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -57,21 +55,13 @@ def _scratch_course(root: Path, dest: Path, assignment: str) -> course_dir.Cours
     return course_dir.load(dest)
 
 
-def _cpu_s() -> float:
-    """CPU seconds of this process's waited-for descendants (kernels included: each is reaped
-    by its parent, and the count climbs the tree); unlike wall time, load does not change it."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
-    """(wall, CPU) seconds of ``cmd``."""
-    start, cpu = time.perf_counter(), _cpu_s()
+def _timed(cmd: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    return wall, _cpu_s() - cpu
+    return wall
 
 
 def _scores(course: course_dir.Course, assignment: str) -> dict[str, float]:
@@ -79,15 +69,15 @@ def _scores(course: course_dir.Course, assignment: str) -> dict[str, float]:
         return {s.student.id: s.code_score for s in gb.assignment_submissions(assignment)}
 
 
-def plain_nbgrader(course: course_dir.Course, assignment: str, klass: Path) -> tuple[float, float]:
-    """(wall, CPU) seconds of sequential ``nbgrader autograde`` on the class."""
+def plain_nbgrader(course: course_dir.Course, assignment: str, klass: Path) -> float:
+    """Wall time of sequential ``nbgrader autograde`` on the class."""
     shutil.copytree(klass, course.submitted, ignore=shutil.ignore_patterns("*.json"))
     nbgrader = str(Path(sys.executable).parent / "nbgrader")
     _timed([nbgrader, "generate_assignment", assignment, "--force"], course.root)
     return _timed([nbgrader, "autograde", assignment, "--force"], course.root)
 
 
-def ours(course: course_dir.Course, assignment: str, klass: Path, workers: int) -> tuple[float, float]:
+def ours(course: course_dir.Course, assignment: str, klass: Path, workers: int) -> float:
     return _timed([sys.executable, "-m", "autograder", "--course", str(course.root), "grade",
                    assignment, "--submissions", str(klass), "--workers", str(workers),
                    "--no-feedback"], course.root)
@@ -103,13 +93,12 @@ def run(root: Path, assignment: str | None, submissions: int) -> dict:
     for student in sorted(expected)[submissions:]:
         shutil.rmtree(work / "class" / student)
         del expected[student]
-    walls, cpus, agree, load = {}, {}, {}, {}
+    walls, agree, load = {}, {}, {}
     for name, grade in (("nbgrader", lambda c: plain_nbgrader(c, picked, work / "class")),
                         ("1 worker", lambda c: ours(c, picked, work / "class", 1)),
                         ("2 workers", lambda c: ours(c, picked, work / "class", 2))):
         course = _scratch_course(root, work / name.replace(" ", "-"), picked)
-        wall, cpu = grade(course)
-        walls[name], cpus[name] = round(wall, 1), round(cpu, 1)
+        walls[name] = round(grade(course), 1)
         load[name] = round(os.getloadavg()[1], 1)  # other work on the machine skews ratios
         got = _scores(course, picked)
         agree[name] = sum(abs(got.get(s, -1) - v) < 1e-9 for s, v in expected.items())
@@ -117,7 +106,7 @@ def run(root: Path, assignment: str | None, submissions: int) -> dict:
     if not kept:
         shutil.rmtree(work)
     return {"lesson": picked, "solution_s_under_grading": solo_s, "submissions": len(expected),
-            "kept_for_inspection": str(work) if kept else None, "wall_s": walls, "cpu_s": cpus, "matching_expected_scores": agree,
+            "kept_for_inspection": str(work) if kept else None, "wall_s": walls, "matching_expected_scores": agree,
             "speedup_2_workers_vs_nbgrader": round(walls["nbgrader"] / walls["2 workers"], 2),
             "speedup_1_worker_vs_nbgrader": round(walls["nbgrader"] / walls["1 worker"], 2),
             "speedup_2_vs_1_worker": round(walls["1 worker"] / walls["2 workers"], 2),
