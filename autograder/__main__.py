@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pwd
 import sys
 from pathlib import Path
 
@@ -16,24 +17,41 @@ def _course(args) -> course_dir.Course:
 
 
 def cmd_grade(args) -> int:
-    from .grade import grade_class, write_csv
+    from .grade import grade_class, hand_over, write_csv
     from .intake import IntakeError
+
+    if args.owner:
+        try:
+            pwd.getpwnam(args.owner)
+        except KeyError:
+            print(f"error: --owner {args.owner}: no such account", file=sys.stderr)
+            return 2
 
     course = _course(args)
     limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout,
-                    memory_mb=args.memory_mb, output_bytes=args.output_bytes)
+                    memory_mb=args.memory_mb, output_bytes=args.output_bytes,
+                    scratch_mb=args.scratch_mb, max_notebook_mb=args.max_notebook_mb,
+                    max_cells=args.max_cells)
     try:
         rows = grade_class(course, args.assignment, args.submissions, workers=args.workers,
-                           limits=limits, feedback=not args.no_feedback)
+                           limits=limits, feedback=not args.no_feedback,
+                           hide_hidden_tests=not args.show_hidden_tests)
     except IntakeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     csv_path = args.csv or course.root / "autograder" / f"grades-{args.assignment}.csv"
     write_csv(rows, csv_path)
+    if args.owner:
+        hand_over(course, [csv_path, course.submitted.parent / f"grade-{args.assignment}.log"],
+                  args.owner)
     width = max([len(r.student) for r in rows] + [7])
     for r in rows:
-        print(f"{r.student:<{width}} {r.status:<9} {r.score:>6g}/{r.max_score:<4g} {r.reason}")
-    print(f"{len(rows)} graded; grades in {csv_path}")
+        flag = " [review: " + r.review + "]" if r.review else ""
+        print(f"{r.student:<{width}} {r.status:<9} {r.score:>6g}/{r.max_score:<4g} {r.reason}{flag}")
+    flagged = sum(bool(r.review) for r in rows)
+    missing = sum(r.status == "missing" for r in rows)
+    print(f"{len(rows) - missing} graded, {missing} missing, {flagged} flagged for review; "
+          f"grades in {csv_path}")
     return 0
 
 
@@ -80,7 +98,18 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--memory-mb", type=float, default=Limits.memory_mb, help="kernel memory (MB)")
     g.add_argument("--output-bytes", type=int, default=Limits.output_bytes,
                    help="output kept per notebook")
+    g.add_argument("--scratch-mb", type=int, default=Limits.scratch_mb,
+                   help="size of the kernel's private /tmp and of its /dev/shm (MB each)")
+    g.add_argument("--max-notebook-mb", type=float, default=Limits.max_notebook_mb,
+                   help="larger submissions are refused")
+    g.add_argument("--max-cells", type=int, default=Limits.max_cells,
+                   help="submissions with more cells are refused")
     g.add_argument("--no-feedback", action="store_true", help="skip the HTML feedback")
+    g.add_argument("--owner", metavar="USER",
+                   help="after grading, give the class folders, gradebook, CSV and log to USER "
+                        "(the instructor, when root grades their course: release_feedback then works)")
+    g.add_argument("--show-hidden-tests", action="store_true",
+                   help="feedback shows hidden tests' code and tracebacks (nbgrader's default)")
     g.set_defaults(run=cmd_grade)
 
     c = sub.add_parser("check", help="gradebook integrity: grade rows for every submission, no orphans")

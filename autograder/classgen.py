@@ -1,9 +1,11 @@
 """A synthetic class for any lesson, with the exact score each student must get.
 
 Normal students: correct, blank, partially wrong. Hostile and broken ones: every case of the
-grading issue (runaway loops, crashes, memory hog, output flood, invalid JSON, damaged grade
-cells, and code that tries to write where it must not). Submissions are built from the release
-(what students get) and the solution cells of the source, so they look like real student work.
+grading issues (runaway loops, crashes, memory hog, output flood, invalid JSON, damaged or fake
+grade cells, oversized notebooks, code that writes or reads where it must not, processes that
+outlive the kernel, spies on other kernels, litter, and tricks that make tests pass without
+a right answer: see ``hostile``). Submissions are built from the release (what students get)
+and the solution cells of the source, so they look like real student work.
 
 Expected scores assume what the lessons follow: each test cell checks the nearest exercise
 (solution cell) above it.
@@ -21,12 +23,14 @@ from typing import Callable
 
 import nbformat
 
+from . import hostile as attacks
 from .course_dir import Course
 from .gradebook import _generate
+from .hostile import PWNED
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$\n?", re.M)
-PWNED = "pwned"  # every write attack names its file with this, so tests can look for it
+LITTER_MB = 200  # what the littering student writes to each shared folder
 
 # code put at the top of the last exercise: each one stops or stalls the kernel there
 RUNAWAY = {
@@ -36,6 +40,8 @@ RUNAWAY = {
     "os-exit": "import os\nos._exit(3)\n",
     "segfault": "import ctypes\nctypes.string_at(0)\n",
     "memory-hog": "import numpy as _np\n_hog = [_np.ones(2**25) for _ in range(640)]  # 20 GB\n",
+    # 4 GB in a memory file never mapped: not resident memory; only a memory cgroup sees it
+    "memfd-hog": "import os\n_fd = os.memfd_create('hog')\nfor _ in range(4 * 1024):\n    os.write(_fd, b'x' * 2**20)\n",
     "output-flood": "while True:\n    print('flood ' * 2000)\n",
 }
 
@@ -95,12 +101,13 @@ def _prepend(nb, index: int, code: str):
     return nb
 
 
-def _wrong(lesson: Lesson):
-    """Exercise 1 answered with functions that return None."""
+def _wrong(lesson: Lesson, exercises: list[int] | None = None):
+    """Exercise 1 (or those given) answered with functions that return None."""
     nb = _answered(lesson)
-    cell = nb.cells[lesson.exercises[0]]
-    names = re.findall(r"^def (\w+)\(", cell.source, re.M)
-    cell.source += "".join(f"\n\ndef {n}(*args, **kwargs):\n    return None\n" for n in names)
+    for index in exercises or lesson.exercises[:1]:
+        cell = nb.cells[index]
+        names = re.findall(r"^def (\w+)\(", cell.source, re.M)
+        cell.source += "".join(f"\n\ndef {n}(*args, **kwargs):\n    return None\n" for n in names)
     return nb
 
 
@@ -147,6 +154,40 @@ def _attack(targets: list[str], student: str) -> str:
             "        print('blocked:', _t, type(_e).__name__)\n")
 
 
+def _fake_grade_cells(lesson: Lesson):
+    """A bonus "test" worth 100 points, a second copy of a test's id, a solution marked graded."""
+    nb = _answered(lesson)
+    fake = nbformat.v4.new_code_cell("print('bonus')", metadata={"nbgrader": {
+        "grade": True, "grade_id": "bonus", "points": 100, "locked": False, "solution": False,
+        "schema_version": 3}})
+    twin_meta = copy.deepcopy(nb.cells[lesson.tests[0][0]].metadata)
+    nb.cells.insert(lesson.exercises[-1] + 1, nbformat.v4.new_code_cell("pass", metadata=twin_meta))
+    nb.cells.append(fake)
+    nb.cells[lesson.exercises[0]].metadata["nbgrader"].update(grade=True, points=100)
+    return nb
+
+
+def _padded(lesson: Lesson, cells: int = 0, text_mb: float = 0.0):
+    nb = _answered(lesson)
+    nb.cells += [nbformat.v4.new_markdown_cell(f"note {i}") for i in range(cells)]
+    if text_mb:
+        nb.cells.append(nbformat.v4.new_markdown_cell("x" * int(text_mb * 2**20)))
+    return nb
+
+
+def read_targets(course: Course, assignment: str, victim: str) -> list[str]:
+    """What the reading student looks for: hidden tests, gradebooks, grades, logs."""
+    scratch = "/tmp/autograder-*"
+    return [str(course.source / assignment / f"{assignment}.ipynb"),
+            str(PACKAGE_ROOT / "solutions" / assignment / f"{assignment}.ipynb"),
+            f"{scratch}/template/source/*/*.ipynb", f"{scratch}/template/gradebook.db",
+            f"{scratch}/jobs/*/gradebook.db", f"{scratch}/jobs/*/source/*/*.ipynb",
+            f"{scratch}/jobs/*/autograded/*/*/*.ipynb",
+            course.db_url.removeprefix("sqlite:///"), str(course.root / "autograder" / "grades-*.csv"),
+            str(course.submitted.parent / "grade-*.log"),
+            str(course.submitted / victim / assignment / f"{assignment}.ipynb")]
+
+
 def attack_targets(course: Course, assignment: str, victim: str) -> dict[str, list[str]]:
     """What each write attack aims at, in the course being graded and in this repository."""
     db = course.db_url.removeprefix("sqlite:///") if course.db_url.startswith("sqlite:///") else None
@@ -189,6 +230,19 @@ def build(course: Course, assignment: str, copies: int = 1, hostile: bool = True
         student = f"h-{name}"
         nb = _prepend(_answered(lesson), lesson.exercises[0], _attack(targets, student))
         students[student] = (nb, top)
+    first = lesson.exercises[0]
+    for name, code in {"survivor": attacks.survivor("h-survivor"),
+                       "reads-secrets": attacks.reader(read_targets(course, assignment, victim)),
+                       "plants-links": attacks.planter("h-plants-links", assignment),
+                       "litters": attacks.litter("h-litters", LITTER_MB)}.items():
+        students[f"h-{name}"] = (_prepend(_answered(lesson), first, code), top)
+    spy = _prepend(_answered(lesson), first, attacks.SPY_START)
+    students["h-spy"] = (_prepend(spy, lesson.exercises[-1], attacks.SPY_REPORT), top)
+    for name, code in attacks.TAMPER.items():  # wrong answers that the trick would make pass
+        students[f"h-tamper-{name}"] = (_prepend(_wrong(lesson, lesson.exercises), first, code), 0.0)
+    students["h-fake-grade-cells"] = (_fake_grade_cells(lesson), top)
+    students["h-many-cells"] = (_padded(lesson, cells=20_000), 0.0)
+    students["h-huge"] = (_padded(lesson, text_mb=25), 0.0)
     return students
 
 

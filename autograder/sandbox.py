@@ -1,64 +1,104 @@
-"""Isolation and limits for one student's kernel.
+"""Isolation for one student's kernel, built from util-linux and the kernel's namespaces.
 
-The grader (nbgrader, the gradebook) runs as the invoking user; the student's kernel runs as an
-unprivileged per-worker system user, in its own working copy with its own HOME. A watchdog
-thread stops the kernel (never the grader) when it exceeds the memory limit, the per-submission
-time limit, or ignores the interrupt sent at the per-cell time limit. Output beyond a byte cap is
-dropped while it arrives, so a flood cannot fill the grader's memory.
+As root, every kernel starts through ``unshare`` in fresh PID, mount, network, IPC, UTS and
+cgroup namespaces, then a short shell script (``JAIL``) builds its view of the machine:
+
+* a new root holding only ``/usr``, ``/etc``, the Python install, the ``course`` library and
+  ``datasets/`` cards, all read-only and at their own paths wherever they live (mounted after
+  the private ``/tmp``, so a library under ``/tmp`` shows through it); no ``/home``, ``/root``,
+  ``/run``, ``/var``, nor the course folders, templates, gradebook, grades or logs;
+* a private ``/tmp`` (``HOME`` and the working folder live there) and ``/dev/shm``, each a tmpfs
+  of ``scratch_mb``; System V shared memory of its IPC namespace capped alike;
+* only loopback networking, and the kernel's channels on unix sockets in a folder only its
+  account (and the grader) can open, bind-mounted at ``/ipc``;
+* a fresh ``/proc`` that shows its own processes only.
+
+Where Linux allows it (cgroup v1's memory controller, or v2's delegated from the root), the
+namespace also runs in a memory cgroup of its own, which counts what resident memory does
+not: tmpfs, ``memfd`` files, kernel buffers. It then becomes its slot's unprivileged account (``autograder-sb<N>``; a lock file keeps two
+runs on one machine from sharing an account) with no capabilities, ``no_new_privs``, a process
+cap, and the parent-death signal, and execs the kernel, which is PID 1 of its namespace: when
+the kernel dies, or the ``unshare`` that started it is killed, Linux kills every process of the
+namespace, whatever it forked. Without root a warning says the kernel has the grader's rights.
 """
 from __future__ import annotations
 
+import fcntl
 import grp
-import json
 import os
 import pwd
 import shutil
 import signal
 import subprocess
-import threading
+import sys
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import sys
+from typing import Iterator
 
 import psutil
-from jupyter_client.manager import AsyncKernelManager
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbformat.notebooknode import NotebookNode
-from traitlets import Float, Integer, List, Unicode
-
-from nbgrader.preprocessors import Execute
 
 USER_PREFIX = "autograder-sb"
-FLOOD_FACTOR = 10  # output beyond this many caps is a flood: the kernel is stopped
-# variables a kernel may inherit; everything else (tokens, credentials, DB URLs) stays behind
-ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "NBGRADER_EXECUTION", "OMP_NUM_THREADS",
-            "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "TORCH_NUM_THREADS",
-            "MPLBACKEND")
+LOCK_DIR = Path("/run/autograder")  # root-only: one lock file per sandbox account
+PROCESSES = 512  # per account: threads count too (torch, BLAS, the kernel's own)
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+TOOLS = ("useradd", "unshare", "setpriv", "prlimit", "mount", "chroot")
+# the kernel's own folders (on its private /tmp) and socket folder; no host folder may be shown
+# there, nor where the jail mounts its own file systems
+KERNEL_DIR, KERNEL_IPC = "/tmp/.kernel", "/ipc"
+KERNEL_HOME, KERNEL_WORK = f"{KERNEL_DIR}/home", f"{KERNEL_DIR}/work"
+RESERVED = (KERNEL_DIR, KERNEL_IPC, "/proc", "/sys", "/dev")
 
-
-# Runs as root in a fresh mount namespace, then becomes the sandbox user and execs the kernel:
-# $1 uid, $2 gid, $3 a folder to hide (e.g. /root), $4 the interpreter inside it to keep,
-# $5 colon-separated folders to make read-only; the rest is the kernel command.
+# Runs as root as PID 1 of the new namespaces, builds the kernel's root at $R and execs the
+# kernel as the sandbox account. Arguments: R uid gid scratch_mb readonly(colon-separated)
+# ipc_dir home_seed work_seed python cgroup, then the kernel command.
 JAIL = r'''
-set -e
-uid=$1 gid=$2 hide=$3 keep=$4 ro=$5; shift 5
-if [ -n "$hide" ]; then
-  stash=$(mktemp -d)
-  mount --bind "$keep" "$stash"
-  mount -t tmpfs -o mode=755,size=1m tmpfs "$hide"
-  mkdir -p "$keep"
-  mount --bind "$stash" "$keep"
-  umount "$stash"; rmdir "$stash"
-fi
+set -eu
+R=$1 uid=$2 gid=$3 mb=$4 ro=$5 ipc=$6 home_seed=$7 work_seed=$8 py=$9 cg=${10}; shift 10
+kdir=@KERNEL_DIR@ home=@KERNEL_HOME@ work=@KERNEL_WORK@
+# everything this namespace will hold is charged to the kernel's memory cgroup
+[ -z "$cg" ] || echo $$ > "$cg/cgroup.procs"
+# the new network namespace has a loopback device only, and it starts down
+"$py" -I -S -c 'import fcntl, socket, struct; fcntl.ioctl(socket.socket(), 0x8914, struct.pack("16sH", b"lo", 0x41))'
+echo $((mb * 1048576)) > /proc/sys/kernel/shmmax
+echo $((mb * 256)) > /proc/sys/kernel/shmall
+mount -t tmpfs -o mode=755,size=4m,nosuid,nodev tmpfs "$R"
+bind_ro() {
+  mkdir -p "$R$1"; mount --bind "$1" "$R$1"; mount -o remount,bind,ro,nosuid,nodev "$R$1"
+}
+mkdir "$R/proc" "$R/dev" "$R/tmp" "$R/ipc"
+mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
+mount -t tmpfs -o mode=755,size=64k,nosuid tmpfs "$R/dev"
+for n in null zero full random urandom; do touch "$R/dev/$n"; mount --bind "/dev/$n" "$R/dev/$n"; done
+ln -s /proc/self/fd "$R/dev/fd"
+for i in 0:stdin 1:stdout 2:stderr; do ln -s "/proc/self/fd/${i%%:*}" "$R/dev/${i#*:}"; done
+mkdir "$R/dev/shm"
+mount -t tmpfs -o mode=1777,size=${mb}m,nosuid,nodev tmpfs "$R/dev/shm"
+mount -t tmpfs -o mode=1777,size=${mb}m,nosuid,nodev tmpfs "$R/tmp"
+mkdir -m 755 "$R$kdir"
+mkdir -m 700 "$R$home" "$R$work"
+[ -z "$home_seed" ] || cp -R "$home_seed/." "$R$home/"
+[ -z "$work_seed" ] || cp -R "$work_seed/." "$R$work/"
+chown -R "$uid:$gid" "$R$home" "$R$work"
+# the system, then the course library and Python wherever they live: mounted after the private
+# /tmp and /dev/shm, so that a library under /tmp shows on top of them instead of vanishing
+for d in /usr /etc /bin /sbin /lib /lib32 /lib64 /libx32; do
+  if [ -L "$d" ]; then ln -s "$(readlink "$d")" "$R$d"; elif [ -d "$d" ]; then bind_ro "$d"; fi
+done
 IFS=:
-for d in $ro; do mount --bind "$d" "$d"; mount -o remount,bind,ro "$d"; done
+for d in $ro; do bind_ro "$d"; done
 unset IFS
-exec setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs \
-  --inh-caps=-all --bounding-set=-all -- "$@"
-'''
+bind_ro /sys
+mount --bind "$ipc" "$R/ipc"
+mount -o remount,bind,nosuid,nodev,noexec "$R/ipc"
+mount -o remount,ro "$R"
+exec chroot "$R" prlimit --nproc=$PROCESSES --core=0 -- \
+  setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --inh-caps=-all \
+  --bounding-set=-all --pdeathsig SIGKILL -- env -C "$work" "$@"
+'''.replace("$PROCESSES", str(PROCESSES)).replace("@KERNEL_DIR@", KERNEL_DIR).replace(
+    "@KERNEL_HOME@", KERNEL_HOME).replace("@KERNEL_WORK@", KERNEL_WORK)
 
 
 class IsolationWarning(UserWarning):
@@ -77,6 +117,67 @@ class Sandbox:
         return self.uid is not None
 
 
+@dataclass(frozen=True)
+class Jail:
+    """What one kernel's jail is built from (host paths, all prepared by the grader)."""
+
+    root: Path  # an empty folder to mount the kernel's root on
+    ipc: Path  # the kernel's socket folder, owned by the sandbox account
+    readonly: tuple[str, ...]  # folders shown read-only at their own paths
+    scratch_mb: int  # size of /tmp and of /dev/shm
+    home_seed: str = ""  # copied into HOME (e.g. matplotlib's font cache)
+    work_seed: str = ""  # copied into the working folder (the assignment's other files)
+    cgroup: str = ""  # a memory cgroup to run in (see ``memory_cgroup``)
+
+
+def isolation_missing() -> str | None:
+    """Why kernels cannot be isolated here, or ``None`` when they can."""
+    if os.geteuid() != 0:
+        return "not running as root"
+    tools = [t for t in TOOLS if not shutil.which(t)]
+    if tools:
+        return f"missing {', '.join(tools)} (Debian packages util-linux, mount, passwd, coreutils)"
+    probe = subprocess.run(["unshare", "--mount", "--pid", "--fork", "--net", "--ipc", "--uts",
+                            "--cgroup", "--propagation", "private", "true"], capture_output=True)
+    return (f"namespaces are not allowed here: {probe.stderr.decode().strip()}"
+            if probe.returncode else None)
+
+
+@contextmanager
+def sandboxes(count: int) -> Iterator[list[Sandbox]]:
+    """``count`` accounts, each held by a lock for the duration and emptied of any process.
+
+    Without root (or namespaces) warns and yields non-isolated sandboxes.
+    """
+    missing = isolation_missing()
+    if missing:
+        warnings.warn(f"no isolation ({missing}): student kernels run with the grader's rights and "
+                      "could read the hidden tests and write to the gradebook", IsolationWarning,
+                      stacklevel=3)
+        yield [Sandbox()] * count
+        return
+    LOCK_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    held: list[tuple[int, Sandbox]] = []
+    try:
+        index = 0
+        while len(held) < count:
+            fd = os.open(LOCK_DIR / f"{USER_PREFIX}{index}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # another grading run uses this account
+                os.close(fd)
+            else:
+                box = _ensure_user(f"{USER_PREFIX}{index}")
+                end(box)  # what a grader killed earlier may have left
+                held.append((fd, box))
+            index += 1
+        yield [box for _, box in held]
+    finally:
+        for fd, box in held:
+            end(box)
+            os.close(fd)
+
+
 def _ensure_user(name: str) -> Sandbox:
     try:
         entry = pwd.getpwnam(name)
@@ -88,87 +189,165 @@ def _ensure_user(name: str) -> Sandbox:
     return Sandbox(entry.pw_uid, grp.getgrnam(name).gr_gid)
 
 
-def sandboxes(count: int) -> list[Sandbox]:
-    """One account per worker, so one student's leftovers can be killed without touching another's.
+def readonly_paths(package_root: Path) -> tuple[str, ...]:
+    """What a kernel may read besides /usr and /etc: Python, the library, the data cards."""
+    paths = {str(Path(sys.prefix).resolve()), str(Path(sys.base_prefix).resolve())}
+    paths |= {str(package_root / name) for name in ("course", "datasets") if (package_root / name).is_dir()}
+    mirror = os.environ.get("COURSE_DATA_MIRROR")
+    if mirror and Path(mirror).is_dir():
+        paths.add(str(Path(mirror).resolve()))
+    # a folder inside another is shown through its parent's bind already
+    return tuple(sorted(p for p in paths if not any(p != q and p.startswith(q + "/") for q in paths)))
 
-    Needs root (to create accounts and launch kernels as them); otherwise warns and returns
-    non-isolated sandboxes.
+
+def jailed(cmd: list[str], box: Sandbox, jail: Jail) -> list[str]:
+    """``cmd`` wrapped to run in the jail as the sandbox account.
+
+    ``setpriv --pdeathsig`` makes ``unshare`` die with the grading worker; ``--kill-child``
+    then kills the namespace's PID 1 (the kernel) and Linux every process left in it.
     """
-    missing = _isolation_missing()
-    if missing:
-        warnings.warn(f"no isolation ({missing}): student kernels run with the grader's rights and "
-                      "could write to the gradebook and course files", IsolationWarning, stacklevel=2)
-        return [Sandbox()] * count
-    return [_ensure_user(f"{USER_PREFIX}{i}") for i in range(count)]
+    for path in (jail.root, jail.ipc):
+        if ":" in str(path) or len(str(path)) > 80:
+            raise ValueError(f"jail path unusable (over 80 characters or contains ':'): {path}")
+    for path in jail.readonly:
+        if ":" in path or any(_inside(path, r) for r in RESERVED) and not _inside(path, "/dev/shm"):
+            raise ValueError(f"cannot show {path} to kernels: it contains ':' or lies where the "
+                             f"jail mounts its own folders ({', '.join(RESERVED)}); move it")
+    return ["setpriv", "--pdeathsig", "SIGKILL", "--",
+            "unshare", "--mount", "--pid", "--fork", "--kill-child", "--net", "--ipc", "--uts",
+            "--cgroup", "--propagation", "private", "--", "/bin/sh", "-c", JAIL, "jail",
+            str(jail.root), str(box.uid), str(box.gid), str(jail.scratch_mb),
+            ":".join(jail.readonly), str(jail.ipc), jail.home_seed, jail.work_seed,
+            sys.executable, jail.cgroup, *cmd]
 
 
-def _isolation_missing() -> str | None:
-    """Why kernels cannot be isolated here, or ``None`` when they can."""
-    if os.geteuid() != 0:
-        return "not running as root"
-    tools = [t for t in ("useradd", "unshare", "setpriv", "mount") if not shutil.which(t)]
-    if tools:
-        return f"missing {', '.join(tools)}"
-    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"],
-                           capture_output=True)
-    return "mount namespaces are not allowed" if probe.returncode else None
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-def _hidden_interpreter() -> tuple[str, str]:
-    """(closed ancestor, interpreter prefix) when the interpreter sits in a folder others
-    cannot enter (e.g. pyenv under /root); the jail hides that folder and keeps the prefix."""
-    prefix = Path(sys.base_prefix).resolve()
-    for folder in reversed(prefix.parents):
-        if folder != Path("/") and not folder.stat().st_mode & 0o001:
-            return str(folder), str(prefix)
-    return "", ""
+def kernel_connection(info: dict, ipc: Path, inside: str) -> dict:
+    """The kernel's copy of its connection info: the same sockets, seen from inside the jail."""
+    return {**info, "key": info["key"].decode() if isinstance(info["key"], bytes) else info["key"],
+            "ip": info["ip"].replace(str(ipc), inside, 1)}
 
 
-def jailed(cmd: list[str], box: Sandbox, readonly: list[str]) -> list[str]:
-    """``cmd`` wrapped to run as the sandbox user with ``readonly`` folders mounted read-only."""
-    hide, keep = _hidden_interpreter()
-    return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", JAIL, "jail",
-            str(box.uid), str(box.gid), hide, keep, ":".join(readonly), *cmd]
-
-
-def give(path: Path, box: Sandbox) -> None:
-    """Make ``path`` (a fresh directory tree) the sandbox user's own, closed to others."""
-    path.mkdir(parents=True, exist_ok=True)
-    path.chmod(0o700)
-    if not box.isolated:
-        return
-    for root, dirs, files in os.walk(path):
-        for name in dirs + files:
-            os.lchown(Path(root) / name, box.uid, box.gid)
-    os.chown(path, box.uid, box.gid)
-
-
-def take_back(path: Path) -> None:
-    """After the kernel: remove links, pipes and devices the student may have planted (the
-    grader is about to write there), and return the tree to the grader."""
-    for root, dirs, files in os.walk(path, followlinks=False):
-        for name in dirs + files:
-            entry = Path(root) / name
-            if entry.is_symlink() or not (entry.is_file() or entry.is_dir()):
-                entry.unlink()
-            else:
-                os.lchown(entry, os.geteuid(), os.getegid())
-    os.lchown(path, os.geteuid(), os.getegid())
-
-
-def kill_sandbox(box: Sandbox, pid: int | None) -> None:
-    """SIGKILL the kernel, its children and (when isolated) every process of the sandbox user."""
-    victims = []
-    if pid:
-        try:
-            kernel = psutil.Process(pid)
-            victims = [kernel, *kernel.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            pass
+def write_private(path: Path, text: str, box: Sandbox) -> None:
+    """A file readable by the sandbox account only (and the grader)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
     if box.isolated:
-        victims += [p for p in psutil.process_iter(["uids"]) if p.info["uids"]
-                    and box.uid in (p.info["uids"].real, p.info["uids"].effective)]
-    for proc in victims:
+        os.chown(path, box.uid, box.gid)
+
+
+def socket_folder(path: Path, box: Sandbox) -> Path:
+    """The folder holding one kernel's unix sockets: its account's only, mode 0700."""
+    path.mkdir(mode=0o700)
+    if box.isolated:
+        os.chown(path, box.uid, box.gid)
+    return path
+
+
+def memory_cgroup(name: str, limit_mb: float) -> Path | None:
+    """A new memory cgroup capped at ``limit_mb`` (no swap) for one kernel, or ``None`` where
+    none can be made. Unlike resident memory, it counts tmpfs, ``memfd`` and kernel buffers."""
+    for version, parent in _memory_hierarchies():
+        path = parent / name
+        try:
+            path.mkdir()
+        except OSError:
+            continue
+        limit = str(int(limit_mb * 2**20))
+        try:
+            if version == 2:
+                (path / "memory.max").write_text(limit)
+                (path / "memory.swap.max").write_text("0")
+            else:
+                (path / "memory.limit_in_bytes").write_text(limit)
+                if (path / "memory.memsw.limit_in_bytes").exists():
+                    (path / "memory.memsw.limit_in_bytes").write_text(limit)
+            return path
+        except OSError:
+            path.rmdir()
+    return None
+
+
+def _memory_hierarchies() -> list[tuple[int, Path]]:
+    """Where a memory cgroup can be made: under ``/sys/fs/cgroup/autograder`` on cgroup v2
+    (the root's memory controller delegated to it), or beside this process on cgroup v1."""
+    out = []
+    try:
+        if "memory" in (CGROUP_ROOT / "cgroup.subtree_control").read_text().split():
+            parent = CGROUP_ROOT / "autograder"
+            parent.mkdir(exist_ok=True)
+            (parent / "cgroup.subtree_control").write_text("+memory")
+            out.append((2, parent))
+    except OSError:
+        pass
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            out.append((1, CGROUP_ROOT / "memory" / path.lstrip("/")))
+    return out
+
+
+def oom_kills(path: Path | None) -> int:
+    """How many processes the cgroup's memory limit has killed."""
+    for name in ("memory.events", "memory.oom_control"):
+        if path is not None and (path / name).exists():
+            for line in (path / name).read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+    return 0
+
+
+def remove_cgroup(path: Path | None) -> None:
+    """Remove an emptied cgroup (Linux may need a moment after its last process)."""
+    for _ in range(100):
+        if path is None or not path.exists():
+            return
+        try:
+            path.rmdir()
+        except OSError:
+            time.sleep(0.02)
+
+
+def end(box: Sandbox, timeout_s: float = 10.0) -> list[str]:
+    """Kill every process of the sandbox account and wait until none is left.
+
+    Kernels are PID 1 of their namespace, so killing them ends everything they started;
+    the loop only waits for Linux to finish. Returns what could not be killed (normally []).
+    """
+    if not box.isolated:
+        return []
+    deadline = time.monotonic() + timeout_s
+    while True:
+        alive = [p for p in psutil.process_iter(["uids", "name", "status"])
+                 if p.info["uids"] and p.info["status"] != psutil.STATUS_ZOMBIE  # nothing left to kill
+                 and box.uid in (p.info["uids"].real, p.info["uids"].effective, p.info["uids"].saved)]
+        if not alive:
+            return []
+        if time.monotonic() > deadline:
+            return [f"{p.pid} {p.info['name']}" for p in alive]
+        for proc in alive:
+            try:
+                proc.send_signal(signal.SIGKILL)
+            except psutil.Error:
+                pass
+        time.sleep(0.02)
+
+
+def kill_tree(pid: int | None) -> None:
+    """SIGKILL a process and its descendants (the jail's ``unshare`` and the kernel under it)."""
+    if not pid:
+        return
+    try:
+        root = psutil.Process(pid)
+        procs = [*root.children(recursive=True), root]
+    except psutil.NoSuchProcess:
+        return
+    for proc in procs:
         try:
             proc.send_signal(signal.SIGKILL)
         except psutil.Error:
@@ -176,7 +355,8 @@ def kill_sandbox(box: Sandbox, pid: int | None) -> None:
 
 
 def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children, in MB."""
+    """Resident memory of a process and its descendants, in MB (a PID namespace's orphans
+    are re-parented to its PID 1, the kernel, so they stay in this tree)."""
     try:
         root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]
@@ -189,161 +369,3 @@ def tree_rss_mb(pid: int) -> float:
         except psutil.Error:
             pass
     return total / 2**20
-
-
-class SandboxKernelManager(AsyncKernelManager):
-    """Starts the kernel as the sandbox user, with a connection file that user can read."""
-
-    box: Sandbox = Sandbox()
-    kernel_env: dict[str, str] = {}
-    readonly: list[str] = []
-
-    async def _async_pre_start_kernel(self, **kw):
-        kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
-        # the kernel's own output never reaches the grader's streams
-        kw.update(env=dict(self.kernel_env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if self.box.isolated:
-            os.chown(self.connection_file, self.box.uid, self.box.gid)
-            kernel_cmd = jailed(kernel_cmd, self.box, self.readonly)
-        return kernel_cmd, kw
-
-
-class GuardedExecute(Execute):
-    """nbgrader's Execute with a sandboxed kernel, a watchdog and an output cap.
-
-    When the kernel is stopped (crash, memory, time) the cells that did not run get an error
-    output, so the cells that ran before keep their credit and nbgrader still saves grades.
-    """
-
-    sandbox_uid = Integer(-1, help="uid for the kernel; -1 runs it as the grader").tag(config=True)
-    sandbox_gid = Integer(-1).tag(config=True)
-    home = Unicode("", help="HOME of the kernel (a directory of the sandbox user)").tag(config=True)
-    submission_timeout = Float(600.0, help="wall-clock seconds for the whole notebook").tag(config=True)
-    memory_mb = Float(2048.0, help="resident memory of the kernel tree").tag(config=True)
-    output_bytes = Integer(1_000_000, help="output kept per notebook").tag(config=True)
-    interrupt_grace = Float(5.0, help="seconds a cell may run past its timeout").tag(config=True)
-    report_path = Unicode("", help="JSON file that receives what the guard did").tag(config=True)
-    readonly = List(Unicode(), help="folders mounted read-only for the kernel").tag(config=True)
-
-    def preprocess(self, nb, resources=None, km=None):
-        self.stopped: tuple[str, str] | None = None  # (kind, what happened)
-        self.dropped_bytes = 0
-        self.interrupted: list[int] = []
-        self._flooded = False
-        self._kept_bytes = 0
-        self._cell = (-1, time.monotonic())
-        self._timed_out_at: float | None = None
-        self._started = time.monotonic()
-        self._exit_code: int | None = None
-        box = Sandbox(*(None, None) if self.sandbox_uid < 0 else (self.sandbox_uid, self.sandbox_gid))
-        workdir = Path(resources["metadata"]["path"])
-        give(workdir, box)
-        give(Path(self.home), box)
-        self.kernel_manager_class = type("BoxedKM", (SandboxKernelManager,), {
-            "box": box, "kernel_env": self._kernel_env(), "readonly": list(self.readonly)})
-        done = threading.Event()
-        watchdog = threading.Thread(target=self._watch, args=(done, box), daemon=True)
-        watchdog.start()
-        try:
-            super().preprocess(nb, resources, km)
-        except (DeadKernelError, CellTimeoutError, RuntimeError) as exc:
-            self.stopped = self.stopped or self._death(exc)
-            self._fail_remaining(nb)
-        finally:
-            done.set()
-            watchdog.join()
-            kill_sandbox(box, None)
-            take_back(workdir)
-            self._report()
-        return nb, self.resources
-
-    def _kernel_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k in ENV_KEEP}
-        home = self.home or os.environ.get("HOME", "/tmp")
-        env.update(HOME=home, MPLCONFIGDIR=str(Path(home) / ".config" / "matplotlib"),
-                   TMPDIR=home, JUPYTER_RUNTIME_DIR=str(Path(home) / ".runtime"),
-                   MPLBACKEND=env.get("MPLBACKEND", "Agg"))
-        return env
-
-    def start_new_kernel(self, **kwargs):
-        # the connection file must live where the sandbox user can read it
-        self.km.connection_file = str(Path(self.home or ".") / ".kernel.json")
-        return super().start_new_kernel(**kwargs)
-
-    def preprocess_cell(self, cell, resources, index):
-        self._cell = (index, time.monotonic())
-        self._timed_out_at = None
-        return super().preprocess_cell(cell, resources, index)
-
-    async def _async_handle_timeout(self, timeout, cell=None):
-        self._timed_out_at = time.monotonic()
-        self.interrupted.append(self._cell[0])
-        return await super()._async_handle_timeout(timeout, cell)
-
-    def output(self, outs, msg, display_id, cell_index):
-        size = len(str(msg.get("content", "")))
-        # errors decide scores: never drop them
-        if msg["msg_type"] != "error" and self._kept_bytes + size > self.output_bytes:
-            first = self.dropped_bytes == 0
-            self.dropped_bytes += size
-            if self.dropped_bytes > FLOOD_FACTOR * self.output_bytes:
-                self._flooded = True
-            return NotebookNode(output_type="stream", name="stderr", text=(
-                f"[output over {self.output_bytes} bytes dropped by the grader]\n")) if first else None
-        self._kept_bytes += size
-        return super().output(outs, msg, display_id, cell_index)
-
-    def _kernel_pid(self) -> int | None:
-        provisioner = getattr(self.km, "provisioner", None) if self.km else None
-        return getattr(provisioner, "pid", None)
-
-    def _watch(self, done: threading.Event, box: Sandbox) -> None:
-        while not done.wait(0.05):
-            pid = self._kernel_pid()
-            verdict = self._verdict(pid)
-            if verdict:
-                self.stopped = verdict
-                kill_sandbox(box, pid)
-                return
-            process = getattr(getattr(self.km, "provisioner", None), "process", None)
-            if process is not None and process.poll() is not None:
-                self._exit_code = process.returncode
-
-    def _verdict(self, pid: int | None) -> tuple[str, str] | None:
-        now = time.monotonic()
-        index = self._cell[0]
-        if now - self._started > self.submission_timeout:
-            return "time", f"the notebook ran over its {self.submission_timeout:g} s limit in cell {index}"
-        if self._timed_out_at and now - self._timed_out_at > self.interrupt_grace:
-            return "time", f"cell {index} ran over its {self.timeout} s limit and ignored the interrupt"
-        if self._flooded:
-            return "output", (f"cell {index} printed over {FLOOD_FACTOR}x the "
-                              f"{self.output_bytes} byte output limit")
-        if pid and tree_rss_mb(pid) > self.memory_mb:
-            # a fast output flood lands here too: the kernel buffers it faster than it is sent
-            return "memory", f"the kernel went over the {self.memory_mb:g} MB limit in cell {index}"
-        return None
-
-    def _death(self, exc: Exception) -> tuple[str, str]:
-        if self._timed_out_at:  # nbclient gave up waiting for the interrupted cell to go idle
-            return "time", f"cell {self._cell[0]} ran over its {self.timeout} s limit and ignored the interrupt"
-        code = self._exit_code
-        if code is None:  # the kernel did not die: a slow start or a late reply, not the student
-            return "glitch", f"the kernel did not answer in cell {self._cell[0]} ({type(exc).__name__}: {exc})"[:300]
-        how = (f"killed by {signal.Signals(-code).name}" if code and code < 0 and -code in
-               signal.valid_signals() else f"exit code {code}" if code is not None else type(exc).__name__)
-        return "crash", f"the kernel died in cell {self._cell[0]} ({how})"
-
-    def _fail_remaining(self, nb: NotebookNode) -> None:
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type == "code" and index >= self._cell[0]:
-                message = self.stopped[1] if self.stopped else ""
-                cell.outputs = [NotebookNode(output_type="error", ename="KernelStopped",
-                                             evalue=message, traceback=[f"KernelStopped: {message}"])]
-
-    def _report(self) -> None:
-        if not self.report_path:
-            return
-        Path(self.report_path).write_text(json.dumps(
-            {"stopped": self.stopped, "interrupted": self.interrupted,
-             "cell_timeout": self.timeout, "dropped_output_bytes": self.dropped_bytes}))

@@ -2,9 +2,10 @@
 
 The parent sends one job per line on stdin and reads one result per line from a pipe whose
 descriptor it passes as the only argument (kernels never inherit it, so student code cannot
-forge a result). Each job is graded by
-nbgrader in its own scratch course: a copy of the template gradebook, the assignment's source
-files and that one submission; the kernel runs sandboxed (see ``sandbox``).
+forge a result). Each job is graded by nbgrader in its own scratch course, readable by the
+grader only: a copy of the template gradebook, the assignment's source files and that one
+submission, repaired and scanned first; the kernel runs jailed (see ``sandbox``, ``execute``)
+and never sees this folder.
 """
 from __future__ import annotations
 
@@ -17,14 +18,17 @@ import traceback
 from pathlib import Path
 
 import nbformat
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.apps import NbGraderAPI
-from nbgrader.preprocessors import Execute
 from nbgrader.converters import Autograde
+from nbgrader.preprocessors import Execute, GetGrades
 from traitlets.config import Config
 
-from . import damage
+from . import damage, scan
+from .execute import GuardedExecute
+from .feedback import HideHiddenTests
 from .gradebook import Template, read_grades
-from .sandbox import GuardedExecute
+
 
 def _config(job: dict, jobdir: Path) -> Config:
     limits, box = job["limits"], job["sandbox"]
@@ -36,51 +40,52 @@ def _config(job: dict, jobdir: Path) -> Config:
     cd.autograded_directory, cd.feedback_directory = "autograded", "feedback"
     c.Autograde.autograde_preprocessors = [GuardedExecute if p is Execute else p
                                            for p in Autograde.class_traits()["autograde_preprocessors"].default()]
+    if job.get("hide_hidden_tests", True):
+        c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
     c.OverwriteCells.add_missing_cells = True
     g = c.GuardedExecute
     g.timeout, g.submission_timeout = limits["cell_timeout"], limits["timeout"]
     g.memory_mb, g.output_bytes = limits["memory_mb"], limits["output_bytes"]
+    g.scratch_mb = limits["scratch_mb"]
     g.sandbox_uid, g.sandbox_gid = box
     g.iopub_timeout = 15  # nbgrader fails a whole notebook on a late idle message: be patient
-    g.home, g.report_path = str(jobdir / "home"), str(jobdir / "guard.json")
+    g.jobdir, g.report_path = str(jobdir / "kernel"), str(jobdir / "guard.json")
     g.readonly = job.get("readonly", [])
+    g.home_seed, g.work_seed = job.get("home_seed", ""), job.get("work_seed", "")
+    g.lesson_modules = job.get("lesson_modules", [])
     return c
 
 
-def _lay_out(job: dict, jobdir: Path) -> None:
-    """The scratch course: readable by the grader only, except the kernel's own folders."""
+def _lay_out(job: dict, jobdir: Path) -> Path:
+    """The scratch course, the grader's only; the submitted notebook's path in it."""
     template = Template(Path(job["template"]), job["assignment"], job["course_id"])
     shutil.rmtree(jobdir, ignore_errors=True)
-    jobdir.mkdir(parents=True)
-    jobdir.chmod(0o711)  # the kernel may traverse to its folders, not list or read the rest
+    jobdir.mkdir(mode=0o700, parents=True)
     shutil.copyfile(template.db, jobdir / "gradebook.db")
-    (jobdir / "gradebook.db").chmod(0o600)
     shutil.copytree(template.source, jobdir / "source" / job["assignment"])
-    (jobdir / "source").chmod(0o700)
     dest = jobdir / "submitted" / job["student"] / job["assignment"]
     dest.mkdir(parents=True)
-    for item in Path(job["submission"]).iterdir():  # regular files only: no links to follow
-        if item.is_file() and not item.is_symlink() and item.suffix in (".ipynb", ".txt"):
-            shutil.copyfile(item, dest / item.name)
-    (jobdir / "submitted").chmod(0o700)
-    (jobdir / "autograded" / job["student"]).mkdir(parents=True, mode=0o711)
-    (jobdir / "autograded").chmod(0o711)
-    if job.get("mpl_cache"):
-        shutil.copytree(job["mpl_cache"], jobdir / "home" / ".config" / "matplotlib")
+    stamp = Path(job["submission"]) / "timestamp.txt"
+    if stamp.is_file() and not stamp.is_symlink():
+        shutil.copyfile(stamp, dest / "timestamp.txt")
+    (jobdir / "autograded" / job["student"]).mkdir(parents=True)
+    (jobdir / "kernel").mkdir()
+    notebook = Path(job["submission"]) / f"{job['notebook']}.ipynb"
+    if not notebook.is_file() or notebook.is_symlink():
+        raise damage.Unreadable(f"no regular file {notebook.name} in the submission")
+    shutil.copyfile(notebook, dest / notebook.name)
+    return dest / notebook.name
 
 
-def _inspect(job: dict, jobdir: Path) -> list[str]:
-    """Name the damage to each notebook and repair what nbgrader cannot (duplicated ids)."""
+def _inspect(job: dict, path: Path) -> tuple[list[str], list[str]]:
+    """Repair the notebook's grading metadata; (repairs, static-scan findings)."""
     template = Template(Path(job["template"]), job["assignment"], job["course_id"])
-    notes = []
-    for path in sorted((jobdir / "submitted" / job["student"] / job["assignment"]).glob("*.ipynb")):
-        nb = damage.read(path)
-        release = template.release_notebook(path.stem)
-        if release.exists():
-            notes += damage.damage(nb, damage.read(release))
-        damage.dedupe(nb)
-        nbformat.write(nb, str(path))
-    return notes
+    limits = job["limits"]
+    nb = damage.read(path, limits["max_notebook_mb"], limits["max_cells"])
+    release = damage.read(template.release_notebook(path.stem))
+    notes = damage.repair(nb, release)
+    nbformat.write(nb, str(path))
+    return notes, scan.scan(scan.student_cells(nb, release))
 
 
 def grade(job: dict) -> dict:
@@ -88,10 +93,10 @@ def grade(job: dict) -> dict:
     jobdir = Path(job["jobdir"])
     student, assignment = job["student"], job["assignment"]
     try:
-        _lay_out(job, jobdir)
-        notes = _inspect(job, jobdir)
+        notes, review = _inspect(job, _lay_out(job, jobdir))
     except damage.Unreadable as exc:
-        return {"status": "invalid", "reason": str(exc), "notebooks": None}
+        status = "rejected" if isinstance(exc, damage.OverLimit) else "invalid"
+        return {"status": status, "reason": str(exc), "notebooks": None, "review": []}
     api = NbGraderAPI(config=_config(job, jobdir))
     done = api.autograde(assignment, student, force=True, create=True)
     guard = json.loads((jobdir / "guard.json").read_text()) if (jobdir / "guard.json").exists() else {}
@@ -99,19 +104,25 @@ def grade(job: dict) -> dict:
         print(f"--- {student}: nbgrader log\n{done.get('log')}\n{done.get('error')}", file=sys.stderr)
         tail = (done.get("error") or done.get("log") or "").strip().splitlines()[-3:]
         return {"status": "error", "reason": "nbgrader could not autograde: " + " | ".join(tail),
-                "notebooks": None}
+                "notebooks": None, "review": review}
     if job.get("feedback"):
         api.generate_feedback(assignment, student, force=True)
     out = {"notebooks": read_grades(f"sqlite:///{jobdir / 'gradebook.db'}", assignment, student),
            "autograded": str(jobdir / "autograded" / student / assignment),
            "feedback": str(jobdir / "feedback" / student / assignment),
-           "timestamp": job.get("timestamp")}
+           "timestamp": job.get("timestamp"), "review": review + guard.get("guard", [])}
     return {**out, **_verdict(guard, notes)}
 
 
 def _verdict(guard: dict, notes: list[str]) -> dict:
     if guard.get("dropped_output_bytes"):
         notes = notes + [f"output cap: {guard['dropped_output_bytes']} bytes of output dropped"]
+    if guard.get("leftover_processes"):  # the jail should make this impossible: say so loudly
+        return {"status": "error", "reason": "grader error: processes outlived the kernel: "
+                                             + ", ".join(guard["leftover_processes"][:5])}
+    if guard.get("guard_installed") is False:
+        return {"status": "error", "reason": "grader error: the test guard could not be installed "
+                                             "in the kernel (its tests scored 0)"}
     if guard.get("stopped"):
         kind, what = guard["stopped"]
         status = {"time": "timeout", "memory": "memory", "crash": "crashed", "output": "output",
@@ -143,7 +154,7 @@ def grade_with_retry(job: dict) -> dict:
         try:
             result = grade(job)
         except Exception:  # a grader bug must cost one student a clear reason, not the class
-            result = {"status": "error", "notebooks": None,
+            result = {"status": "error", "notebooks": None, "review": [],
                       "reason": "grader error: " + traceback.format_exc().strip().splitlines()[-1]}
         if result["status"] != "error":
             return result
