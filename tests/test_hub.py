@@ -143,6 +143,15 @@ def code_points(nb: nbformat.NotebookNode) -> float:
                if nbgrader_meta(c).get("grade") and c.cell_type == "code")
 
 
+def page_config(hub, account) -> dict:
+    """The settings JupyterLab's page hands the browser (which extensions are off)."""
+    page = hub.server(account.name, "GET", "lab", raw=True)
+    match = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>',
+                      page, re.S)
+    assert match, f"{account.name}'s JupyterLab page carries no jupyter-config-data"
+    return json.loads(match.group(1))
+
+
 def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
@@ -222,6 +231,12 @@ def test_class_round_trip(classroom, chromium):  # noqa: F811
         hub.server(alice.name, "GET", "formgrader/api/status")
     assert err.value.code == 404, f"a student's server answers the formgrader: {err.value}"
     assert hub.server(teacher.name, "GET", "formgrader/api/status")["status"] is True
+    instructor_only = {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:course-list",
+                       "@jupyter/nbgrader:create-assignment"}
+    for account, hidden in ((alice, instructor_only), (teacher, set())):
+        disabled = set(page_config(hub, account).get("disabledExtensions", []))
+        assert disabled & instructor_only == hidden, (
+            f"{account.role} {account.name}: JupyterLab disables {disabled & instructor_only}")
 
     # 1. release
     result = hub.server(teacher.name, "POST", f"formgrader/api/assignment/{LESSON}/release")
@@ -273,8 +288,9 @@ def test_class_round_trip(classroom, chromium):  # noqa: F811
     full = code_points(release)
     with open(grades_csv) as fh:
         rows = {r["student"]: r for r in csv.DictReader(fh)}
-    assert rows[alice.name]["status"] == "ok" and float(rows[alice.name]["score"]) == full, rows
-    assert float(rows[bob.name]["score"]) == 0, rows
+    table = "\n".join(f"{s}: {r['status']} {r['score']}/{r['max_score']} {r['reason']}" for s, r in rows.items())
+    assert rows[alice.name]["status"] == "ok" and float(rows[alice.name]["score"]) == full, table
+    assert float(rows[bob.name]["score"]) == 0 and float(rows[bob.name]["max_score"]) == full, table
     db = hub.course / "autograder" / "gradebook.db"
     with sqlite3.connect(db) as con:
         students = {r[0] for r in con.execute("select student_id from submitted_assignment")}
@@ -342,3 +358,99 @@ def test_a_student_without_a_submission_gets_a_reason_and_no_grade(tmp_path):
     if db.exists():
         with sqlite3.connect(db) as con:
             assert not con.execute("select count(*) from submitted_assignment").fetchone()[0]
+
+
+# ----------------------------------------------------------------------------- make hub
+
+def start_demo(port: int, **popen) -> tuple[subprocess.Popen, str, dict[str, str], list[str]]:
+    """``make hub``'s launcher; what it printed: the login URL, ``{account: password}``."""
+    proc = subprocess.Popen([sys.executable, "-m", "course.tooling.hub", "--port", str(port)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            **popen)
+    lines: list[str] = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not any("Ctrl-C" in l for l in lines):
+        line = proc.stdout.readline()
+        if not line:
+            proc.kill()
+            pytest.fail("`make hub` exited early:\n" + "".join(lines))
+        lines.append(line)
+    text = "".join(lines)
+    url = re.search(r"http://127\.0\.0\.1:\d+/hub/login", text)
+    accounts = dict(re.findall(r"user (nmhub-\S+)\s+password (\S+)", text))
+    if not url or len(accounts) != 3:
+        proc.kill()
+        pytest.fail(f"`make hub` printed no login URL or not three accounts:\n{text}")
+    return proc, url.group(0), accounts, lines
+
+
+def session():
+    return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+
+
+def log_in_by_form(opener, login_url: str, name: str, password: str) -> str:
+    """Post JupyterHub's log-in form; the URL it lands on."""
+    with opener.open(login_url, timeout=60) as r:
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', r.read().decode())
+    data = {"username": name, "password": password, **({"_xsrf": xsrf.group(1)} if xsrf else {})}
+    try:
+        with opener.open(login_url, urllib.parse.urlencode(data).encode(), timeout=60) as r:
+            return r.geturl()
+    except urllib.error.HTTPError as err:
+        assert err.code == 403, f"log-in answered {err.code}"   # refused: back on the form
+        return err.geturl()
+
+
+def stopped_and_cleaned(proc, port: int, uids: dict[str, int], sig: int) -> None:
+    proc.send_signal(sig)
+    try:
+        assert proc.wait(timeout=120) == 0, f"`make hub` exit code {proc.returncode} after {sig!r}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0, "the proxy still listens"
+    left = {name: hubtool._processes_of(uid) for name, uid in uids.items()}
+    assert not any(left.values()), f"processes of the demo accounts still run: {left}"
+    assert not [n for n in uids if _exists(n)], "demo accounts left behind"
+    assert not [n for n in uids if Path("/home", n).exists()], "demo homes left behind"
+
+
+def test_make_hub_logs_in_with_the_printed_passwords_and_stops_everything_on_ctrl_c(needs_root):
+    port = free_port()
+    proc, login, accounts, _ = start_demo(port)
+    uids = {name: pwd.getpwnam(name).pw_uid for name in accounts}
+    try:
+        student = next(n for n in accounts if n.endswith("alice"))
+        landed = log_in_by_form(session(), login, student, "not-" + accounts[student])
+        assert "/hub/login" in landed, f"a wrong password logged in (landed on {landed})"
+        web = session()
+        landed = log_in_by_form(web, login, student, accounts[student])
+        assert "/hub/login" not in landed, f"the printed password did not log in (landed on {landed})"
+        web.open(login.replace("/hub/login", "/hub/spawn"), timeout=60).close()
+        lab = login.replace("/hub/login", f"/user/{student}/lab")
+        deadline = time.monotonic() + 240
+        while True:           # the student's JupyterLab, started as the student, answers
+            try:
+                with web.open(lab, timeout=30) as r:
+                    if r.geturl().startswith(lab) and "jupyter-config-data" in r.read().decode():
+                        break
+            except urllib.error.HTTPError:   # 424 from the hub while it starts
+                pass
+            assert time.monotonic() < deadline, f"{student}'s server did not start"
+            time.sleep(1)
+        assert hubtool._processes_of(uids[student]), f"nothing runs as {student}"
+    except BaseException:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+        raise
+    stopped_and_cleaned(proc, port, uids, signal.SIGINT)
+
+
+def test_make_hub_stops_on_sigterm_when_started_in_the_background(needs_root):
+    """A non-interactive shell starts `make hub &` with SIGINT ignored; a process manager stops
+    it with SIGTERM."""
+    port = free_port()
+    proc, _, accounts, _ = start_demo(port, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    uids = {name: pwd.getpwnam(name).pw_uid for name in accounts}
+    stopped_and_cleaned(proc, port, uids, signal.SIGTERM)

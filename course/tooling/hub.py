@@ -375,7 +375,7 @@ class Hub:
     # -- REST
 
     def _request(self, method: str, url: str, token: str, data: dict | None = None,
-                 form: bool = False, timeout: float = 300):
+                 form: bool = False, timeout: float = 300, raw: bool = False):
         body, headers = None, {"Authorization": f"token {token}"}
         if data is not None:
             if form:
@@ -386,8 +386,8 @@ class Hub:
                 headers["Content-Type"] = "application/json"
         req = urllib.request.Request(url, data=body, method=method, headers=headers)
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            raw = r.read()
-        return json.loads(raw) if raw else None
+            body = r.read()
+        return body.decode() if raw else json.loads(body) if body else None
 
     def api(self, method: str, path: str, data: dict | None = None):
         """The hub's REST API (``/hub/api/<path>``) with the admin service's token."""
@@ -417,9 +417,12 @@ class Hub:
             time.sleep(0.5)
         raise HubError(f"{name}'s server was not ready within {timeout:.0f} s")
 
-    def server(self, name: str, method: str, path: str, data: dict | None = None, form: bool = False):
-        """``name``'s own server (``/user/<name>/<path>``), with ``name``'s token."""
-        return self._request(method, f"{self.url}/user/{name}/{path}", self.token(name), data, form)
+    def server(self, name: str, method: str, path: str, data: dict | None = None,
+               form: bool = False, raw: bool = False):
+        """``name``'s own server (``/user/<name>/<path>``), with ``name``'s token; JSON, or
+        the text when ``raw``."""
+        return self._request(method, f"{self.url}/user/{name}/{path}", self.token(name), data,
+                             form, raw=raw)
 
 
 # ----------------------------------------------------------------------------- make hub
@@ -433,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     p = argparse.ArgumentParser(prog="python -m course.tooling.hub", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)))
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
     args = p.parse_args(argv)
     port = args.port
     if not port_is_free(port):
