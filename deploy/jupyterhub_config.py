@@ -15,9 +15,9 @@ Jupyter settings in ../jupyter (no news pop-up). Environment read here:
 * ``NEARMISS_SINGLEUSER_PATH``: PATH of the single-user servers, i.e. the environment the course
   is installed in (default: the hub's own PATH).
 
-Authentication (local accounts through PAM) and the spawner (a local process per account) are
-JupyterHub's defaults; the machine-specific rest (address, ports, accounts, groups) is set by
-whoever loads this file: course/tooling/hub.py here, TLJH or Z2JH in a classroom.
+Authentication and the spawner are left to whoever loads this file (``load_subconfig``), with
+the machine-specific rest (address, ports, accounts, groups): course/tooling/hub.py keeps
+JupyterHub's defaults, PAM log-in for local accounts and a local process per account.
 """
 import os
 from pathlib import Path
@@ -30,18 +30,16 @@ INSTRUCTORS = "nearmiss-instructors"
 THREADS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
            "TORCH_NUM_THREADS")
 
-c.JupyterHub.authenticator_class = "pam"
-c.JupyterHub.spawner_class = "localprocess"
 c.Spawner.default_url = "/lab"
 # a single-user server imports JupyterLab and nbgrader: slow on a busy machine
 c.Spawner.start_timeout = 180
 c.Spawner.http_timeout = 180
-c.Spawner.environment = {
+# added to what the hub's own configuration sets (TLJH, Z2JH), not replacing it
+c.Spawner.environment.update({
     "NEARMISS_EXCHANGE": os.environ.get("NEARMISS_EXCHANGE", "/srv/nbgrader/exchange"),
     **{var: "1" for var in THREADS},
-}
-if os.environ.get("NEARMISS_SINGLEUSER_PATH"):
-    c.Spawner.environment["PATH"] = os.environ["NEARMISS_SINGLEUSER_PATH"]
+    **({"PATH": os.environ["NEARMISS_SINGLEUSER_PATH"]} if "NEARMISS_SINGLEUSER_PATH" in os.environ else {}),
+})
 
 
 def role(spawner) -> str:

@@ -66,7 +66,7 @@ def needs_root():
     assert proc.returncode == 0, f"tools/ensure_proxy.sh failed: {proc.stderr.strip()}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def classroom(needs_root, tmp_path_factory):
     log = tmp_path_factory.mktemp("hub") / "jupyterhub.log"
     hub = hubtool.Hub({"teacher": "instructor", "alice": "student", "bob": "student"},
@@ -327,6 +327,8 @@ def test_class_round_trip(classroom, chromium):  # noqa: F811
             target = target if target.is_absolute() else hub.course / target
             read = as_user(me.name, "cat", str(target))
             assert read.returncode != 0, f"{me.name} can read {target}"
+        moved = as_user(me.name, "mv", str(exchange), str(exchange) + "-moved")
+        assert moved.returncode != 0, f"{me.name} can move the course's exchange folder"
         with pytest.raises(urllib.error.HTTPError):     # nor the other's server
             hub._request("GET", f"{hub.url}/user/{other.name}/api/contents", hub.token(me.name))
         listed = hub.server(me.name, "GET", f"assignments?course_id={hubtool.COURSE_ID}")["value"]
