@@ -7,12 +7,16 @@ nbgrader's exchange in a shared folder.
 
 1. the instructor releases 00_orientation (the formgrader of their own server);
 2. Alice, in headless Chromium, logs in, fetches it in the Assignments tab, answers it (the
-   solution's code, written through her server), validates and submits it there;
+   solution's code, written through her server), validates and submits it there, and later
+   fetches her feedback there;
 3. Bob fetches and submits the untouched release through his server's REST API;
 4. the instructor collects; root grades with the class tool (``python -m autograder grade``);
    the instructor releases feedback; each student fetches theirs;
 5. checks: full / zero code scores, feedback for each, neither student can reach the other's
    work or feedback, no hidden test reaches a student.
+
+Also: `make hub` logs in with the passwords it prints and stops everything on Ctrl-C or
+SIGTERM; grading a collected folder without a notebook says why in one line and writes nothing.
 
 The hub and every server, account and file it made are gone when the test ends. It needs root
 (accounts); without it the tests fail and say so, or skip with the reason when
@@ -218,6 +222,18 @@ def fetch_validate_submit_in_browser(page, hub, alice) -> str:
     return verdict
 
 
+def fetch_feedback_in_browser(page, alice) -> None:
+    """Alice refreshes her Assignments tab and presses Fetch Feedback."""
+    page.locator("#refresh_assignments_list").click()
+    row_button(page, "submitted_assignments_list", "Fetch Feedback").click()
+    deadline = time.monotonic() + 120
+    while not list((alice.home / LESSON / "feedback").glob(f"*/{LESSON}.html")):
+        assert time.monotonic() < deadline, "Fetch Feedback in Alice's Assignments tab fetched nothing"
+        page.wait_for_timeout(500)
+    page.wait_for_timeout(1000)
+    shot(page, "alice-feedback")
+
+
 # ----------------------------------------------------------------------------- the test
 
 def test_class_round_trip(classroom, chromium):  # noqa: F811
@@ -227,6 +243,8 @@ def test_class_round_trip(classroom, chromium):  # noqa: F811
     teacher = hub.instructor
     alice, bob = (a for a in hub.accounts.values() if a.role == "student")
     form = {"course_id": hubtool.COURSE_ID, "assignment_id": LESSON}
+    submitted = hub.course / "autograder" / "submitted"
+    grades_csv = hub.course / "autograder" / f"grades-{LESSON}.csv"
     times, clock = {}, [time.monotonic()]
 
     def lap(step: str) -> None:
@@ -254,45 +272,45 @@ def test_class_round_trip(classroom, chromium):  # noqa: F811
     assert result["success"], f"release failed: {result}"
     lap("release")
 
-    # 2. Alice in the browser
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport=VIEWPORT)
         try:
-            page = browser.new_page(viewport=VIEWPORT)
-            try:
-                verdict = fetch_validate_submit_in_browser(page, hub, alice)
-            except Exception:
-                shot(page, "alice-FAILED")
-                raise
+            # 2. Alice in the browser
+            verdict = fetch_validate_submit_in_browser(page, hub, alice)
+            assert "passes all the tests" in verdict, (
+                f"Validate in Alice's Assignments tab: {verdict[:800]}")
+            lap("Alice: log in, fetch, validate, submit (browser)")
+
+            # 3. Bob through the REST API of his own server: fetch, submit untouched
+            for action in ("fetch", "submit"):
+                reply = hub.server(bob.name, "POST", f"assignments/{action}", form, form=True)
+                assert reply["success"], f"Bob's {action} failed: {reply}"
+            lap("Bob: fetch, submit (REST)")
+
+            # 4. collect (instructor), grade (root, the class tool), release feedback
+            result = hub.server(teacher.name, "POST", f"formgrader/api/assignment/{LESSON}/collect")
+            assert result["success"], f"collect failed: {result}"
+            assert {p.name for p in submitted.iterdir()} == {alice.name, bob.name}, (
+                list(submitted.iterdir()))
+            proc = subprocess.run([sys.executable, "-m", "autograder", "--course", str(hub.course),
+                                   "grade", LESSON, "--submissions", str(submitted), "--workers", "2"],
+                                  cwd=ROOT, capture_output=True, text=True, timeout=600)
+            assert proc.returncode == 0, (
+                f"python -m autograder grade failed:\n{proc.stdout}\n{proc.stderr[-3000:]}")
+            lap("collect and grade (class tool, 2 workers)")
+            hubtool.finish_grading(hub.course, LESSON, teacher.name)
+            result = hub.server(teacher.name, "POST", f"formgrader/api/assignment/{LESSON}/release_feedback")
+            assert result["success"], f"release_feedback failed: {result}"
+            fetch_feedback_in_browser(page, alice)
+            reply = hub.server(bob.name, "POST", "assignments/fetch_feedback", form, form=True)
+            assert reply["success"], f"Bob's fetch_feedback failed: {reply}"
+            lap("release and fetch feedback (Alice: browser, Bob: REST)")
+        except Exception:
+            shot(page, "alice-FAILED")
+            raise
         finally:
             browser.close()
-    assert "passes all the tests" in verdict, f"Validate in Alice's Assignments tab: {verdict[:800]}"
-    lap("Alice: log in, fetch, validate, submit (browser)")
-
-    # 3. Bob through the REST API of his own server: fetch, submit untouched
-    for action in ("fetch", "submit"):
-        reply = hub.server(bob.name, "POST", f"assignments/{action}", form, form=True)
-        assert reply["success"], f"Bob's {action} failed: {reply}"
-    lap("Bob: fetch, submit (REST)")
-
-    # 4. collect (instructor), grade (root, the class tool), release feedback (instructor)
-    result = hub.server(teacher.name, "POST", f"formgrader/api/assignment/{LESSON}/collect")
-    assert result["success"], f"collect failed: {result}"
-    submitted = hub.course / "autograder" / "submitted"
-    assert {p.name for p in submitted.iterdir()} == {alice.name, bob.name}, list(submitted.iterdir())
-    grades_csv = hub.course / "autograder" / f"grades-{LESSON}.csv"
-    proc = subprocess.run([sys.executable, "-m", "autograder", "--course", str(hub.course), "grade",
-                           LESSON, "--submissions", str(submitted), "--workers", "2"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f"python -m autograder grade failed:\n{proc.stdout}\n{proc.stderr[-3000:]}"
-    lap("collect and grade (class tool, 2 workers)")
-    hubtool.finish_grading(hub.course, LESSON, teacher.name)
-    result = hub.server(teacher.name, "POST", f"formgrader/api/assignment/{LESSON}/release_feedback")
-    assert result["success"], f"release_feedback failed: {result}"
-    for student in (alice, bob):
-        reply = hub.server(student.name, "POST", "assignments/fetch_feedback", form, form=True)
-        assert reply["success"], f"{student.name}'s fetch_feedback failed: {reply}"
-    lap("release and fetch feedback")
 
     # 5a. scores: full for the solution, zero for the untouched release
     release = nbformat.read(str(lessons.lesson_path(LESSON)), as_version=4)
