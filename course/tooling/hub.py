@@ -229,8 +229,9 @@ def finish_grading(course: Path, assignment: str, owner: str) -> None:
     for feedback in (folders / "feedback").glob(f"*/{assignment}"):
         submitted = folders / "submitted" / feedback.parent.name / assignment
         for name in ("timestamp.txt", "submission_secret.txt"):
-            if (submitted / name).is_file():
-                shutil.copyfile(submitted / name, feedback / name)
+            source = submitted / name
+            if source.is_file() and not source.is_symlink():   # root copies: never follow links
+                shutil.copyfile(source, feedback / name)
     _chown_tree(folders, owner)
 
 
