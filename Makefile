@@ -12,7 +12,7 @@ PYTEST := $(PY) -m pytest -n $(JOBS) --dist loadgroup
 # nbgrader runs helper tools (alembic) by name: the venv's bin must be on PATH
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: lab lab-instructor test check lessons bench grade bench-grade setup clean
+.PHONY: lab lab-instructor hub test check lessons bench grade bench-grade setup clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@tools/setup.sh
@@ -28,9 +28,18 @@ lab: $(STAMP)
 lab-instructor: $(STAMP)
 	@$(PY) -m course.tooling.lab --port $(PORT) --role instructor
 
-# the browser test needs Debian's chromium: installed here when missing (apt-get)
+# a demo classroom: JupyterHub on 127.0.0.1, one instructor and two students (local accounts,
+# removed on Ctrl-C); needs root. Its proxy comes from npm (tools/ensure_proxy.sh)
+HUB_PORT ?= 8000
+hub: $(STAMP)
+	@tools/ensure_proxy.sh
+	@$(PY) -m course.tooling.hub --port $(HUB_PORT)
+
+# the browser test needs Debian's chromium: installed here when missing (apt-get);
+# the hub test needs JupyterHub's proxy (npm)
 test: $(STAMP)
 	@tools/ensure_chromium.sh
+	@tools/ensure_proxy.sh || true   # on failure the hub test says why
 	@$(PYTEST)
 
 # library units, structure, leaks, regenerate-and-compare: everything not marked slow
