@@ -2,14 +2,17 @@
 
 Plain sequential ``nbgrader autograde``, then this tool with 1 and with 2 workers, each in its
 own scratch copy of the course, on the same synthetic submissions (correct, blank, partially
-wrong). Everything the tool does is timed (intake, template, sandbox, merge); for nbgrader only
+wrong). With ``--cluster``: this tool with 2 local workers against a Dask cluster of 2 worker
+processes on this machine (``grade --cluster``), started before the clock runs. Everything the tool does is timed (intake, template, sandbox, merge); for nbgrader only
 ``autograde`` is timed (its ``generate_assignment`` is set-up). Feedback is off on both sides:
 plain ``autograde`` does not make it.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -55,10 +58,30 @@ def _scratch_course(root: Path, dest: Path, assignment: str) -> course_dir.Cours
     return course_dir.load(dest)
 
 
-def _timed(cmd: list[str], cwd: Path) -> float:
-    start = time.perf_counter()
+CPU_S: dict[str, float] = {}  # user+sys of the last timed command and its cluster workers
+
+
+def _cpu_s(pids: list[int]) -> float:
+    """CPU seconds of these processes, their descendants and the children they reaped, plus
+    what this process's reaped children used."""
+    import psutil
+
+    own = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = own.ru_utime + own.ru_stime
+    for pid in pids:
+        root = psutil.Process(pid)
+        for proc in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                t = proc.cpu_times()
+                total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def _timed(cmd: list[str], cwd: Path, watch: tuple[int, ...] = ()) -> float:
+    cpu, start = _cpu_s(list(watch)), time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True)
     wall = time.perf_counter() - start
+    CPU_S["last"] = _cpu_s(list(watch)) - cpu
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     return wall
@@ -77,14 +100,31 @@ def plain_nbgrader(course: course_dir.Course, assignment: str, klass: Path) -> f
     return _timed([nbgrader, "autograde", assignment, "--force"], course.root)
 
 
-def ours(course: course_dir.Course, assignment: str, klass: Path, workers: int) -> float:
+def ours(course: course_dir.Course, assignment: str, klass: Path, workers: int,
+         cluster: tuple[str, tuple[int, ...]] | None = None) -> float:
+    """Wall time of this tool with ``workers`` local workers, or on ``(address, worker pids)``."""
+    how = ["--cluster", cluster[0]] if cluster else ["--workers", str(workers)]
     return _timed([sys.executable, "-m", "autograder", "--course", str(course.root), "grade",
-                   assignment, "--submissions", str(klass), "--workers", str(workers),
-                   "--no-feedback"], course.root)
+                   assignment, "--submissions", str(klass), *how, "--no-feedback"], course.root,
+                  cluster[1] if cluster else ())
 
 
-def run(root: Path, assignment: str | None, submissions: int) -> dict:
-    """Grade ``submissions`` students three ways; wall times, ratios and score agreement."""
+@contextlib.contextmanager
+def dask_cluster(workers: int):
+    """``(address, worker pids)`` of a Dask cluster on this machine: one process per worker,
+    one thread each, in the lessons' one-thread environment."""
+    from distributed import Client, LocalCluster
+
+    os.environ.update(_env())
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        pids = client.run(os.getpid)
+        yield cluster.scheduler_address, tuple(pids.values())
+
+
+def run(root: Path, assignment: str | None, submissions: int, cluster: bool = False) -> dict:
+    """Grade ``submissions`` students three ways (or locally and on a cluster, with 2 workers
+    each); wall and CPU times, ratios and score agreement."""
     picked, solo_s = heaviest(root) if assignment is None else (assignment, None)
     work = Path(tempfile.mkdtemp(prefix="autograder-bench-"))
     base = course_dir.load(root)
@@ -93,31 +133,47 @@ def run(root: Path, assignment: str | None, submissions: int) -> dict:
     for student in sorted(expected)[submissions:]:
         shutil.rmtree(work / "class" / student)
         del expected[student]
-    walls, agree, load = {}, {}, {}
-    for name, grade in (("nbgrader", lambda c: plain_nbgrader(c, picked, work / "class")),
-                        ("1 worker", lambda c: ours(c, picked, work / "class", 1)),
-                        ("2 workers", lambda c: ours(c, picked, work / "class", 2))):
-        course = _scratch_course(root, work / name.replace(" ", "-"), picked)
-        walls[name] = round(grade(course), 1)
-        load[name] = round(os.getloadavg()[1], 1)  # other work on the machine skews ratios
-        got = _scores(course, picked)
-        agree[name] = sum(abs(got.get(s, -1) - v) < 1e-9 for s, v in expected.items())
+    klass = work / "class"
+    with dask_cluster(2) if cluster else contextlib.nullcontext() as remote:
+        modes = ({"2 workers": lambda c: ours(c, picked, klass, 2),
+                  "cluster, 2 workers": lambda c: ours(c, picked, klass, 2, remote)} if cluster else
+                 {"nbgrader": lambda c: plain_nbgrader(c, picked, klass),
+                  "1 worker": lambda c: ours(c, picked, klass, 1),
+                  "2 workers": lambda c: ours(c, picked, klass, 2)})
+        walls, cpu, agree, load = {}, {}, {}, {}
+        for name, grade in modes.items():
+            course = _scratch_course(root, work / name.replace(" ", "-").replace(",", ""), picked)
+            walls[name] = round(grade(course), 1)
+            cpu[name] = round(CPU_S["last"], 1)
+            load[name] = round(os.getloadavg()[1], 1)  # other work on the machine skews ratios
+            got = _scores(course, picked)
+            agree[name] = sum(abs(got.get(s, -1) - v) < 1e-9 for s, v in expected.items())
     kept = not all(n == len(expected) for n in agree.values())
     if not kept:
         shutil.rmtree(work)
-    return {"lesson": picked, "solution_s_under_grading": solo_s, "submissions": len(expected),
-            "kept_for_inspection": str(work) if kept else None, "wall_s": walls, "matching_expected_scores": agree,
+    report = {"lesson": picked, "solution_s_under_grading": solo_s, "submissions": len(expected),
+              "kept_for_inspection": str(work) if kept else None, "wall_s": walls,
+              "cpu_s_user_sys": cpu, "matching_expected_scores": agree,
+              "cpus": os.cpu_count(), "load_avg_5min_after_each": load}
+    if cluster:
+        report["cluster_vs_local_2_workers"] = round(walls["cluster, 2 workers"] / walls["2 workers"], 2)
+        return report
+    return {**report,
             "speedup_2_workers_vs_nbgrader": round(walls["nbgrader"] / walls["2 workers"], 2),
             "speedup_1_worker_vs_nbgrader": round(walls["nbgrader"] / walls["1 worker"], 2),
-            "speedup_2_vs_1_worker": round(walls["1 worker"] / walls["2 workers"], 2),
-            "cpus": os.cpu_count(), "load_avg_5min_after_each": load}
+            "speedup_2_vs_1_worker": round(walls["1 worker"] / walls["2 workers"], 2)}
 
 
 def main(args) -> int:
-    report = run(Path(args.course).resolve(), args.assignment, args.submissions)
+    report = run(Path(args.course).resolve(), args.assignment, args.submissions, args.cluster)
     print(json.dumps(report, indent=1))
-    out = Path(args.course) / "autograder" / "bench-grade.json"
+    out = Path(args.course) / "autograder" / ("bench-cluster.json" if args.cluster else "bench-grade.json")
     out.write_text(json.dumps(report, indent=1))
+    if args.cluster:
+        ratio = report["cluster_vs_local_2_workers"]
+        print(f"cluster vs local, 2 workers each: {ratio}x the wall time "
+              f"({'meets' if ratio <= 1.1 else 'misses'} the 1.1x target); report in {out}")
+        return 0
     ok = report["speedup_2_workers_vs_nbgrader"] >= 1.6
     print(f"2 workers vs sequential nbgrader: {report['speedup_2_workers_vs_nbgrader']}x "
           f"({'meets' if ok else 'misses'} the 1.6x target); report in {out}")
