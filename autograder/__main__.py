@@ -1,4 +1,4 @@
-"""Command line: ``python -m autograder {grade,check,classgen,bench} ...``."""
+"""Command line: ``python -m autograder {grade,check,classgen,bench,bench-gradebook} ...``."""
 from __future__ import annotations
 
 import argparse
@@ -70,6 +70,12 @@ def cmd_bench(args) -> int:
     return main(args)
 
 
+def cmd_bench_gradebook(args) -> int:
+    from .bench import main_gradebook
+
+    return main_gradebook(args)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
     p.add_argument("--course", type=Path, default=Path.cwd(),
@@ -118,6 +124,11 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--cluster", action="store_true",
                    help="2 local workers vs a Dask cluster of 2 workers on this machine")
     b.set_defaults(run=cmd_bench)
+
+    w = sub.add_parser("bench-gradebook", help="the gradebook's write rate (grades/s); --db for PostgreSQL")
+    w.add_argument("--assignment", default="00_orientation")
+    w.add_argument("--writes", type=int, default=200)
+    w.set_defaults(run=cmd_bench_gradebook)
     return p
 
 

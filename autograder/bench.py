@@ -22,7 +22,7 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-from . import classgen, course_dir
+from . import classgen, course_dir, gradebook
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -162,6 +162,42 @@ def run(root: Path, assignment: str | None, submissions: int, cluster: bool = Fa
             "speedup_2_workers_vs_nbgrader": round(walls["nbgrader"] / walls["2 workers"], 2),
             "speedup_1_worker_vs_nbgrader": round(walls["nbgrader"] / walls["1 worker"], 2),
             "speedup_2_vs_1_worker": round(walls["1 worker"] / walls["2 workers"], 2)}
+
+
+def gradebook_rate(root: Path, assignment: str, db_url: str | None, writes: int) -> dict:
+    """Submissions merged per second by ``gradebook.merge`` (the coordinator's one write per
+    submission) into a fresh SQLite gradebook, or into ``db_url``: new students first, then the
+    same submissions again (a re-run)."""
+    work = Path(tempfile.mkdtemp(prefix="autograder-bench-"))
+    try:
+        course = _scratch_course(root, work / "course", assignment).with_db(db_url)
+        template = gradebook.prepare(course, assignment, work)
+        with Gradebook(f"sqlite:///{template.db}") as gb:  # every cell full marks, as a worker sends
+            notebooks = [{"notebook": nb.name, "late_penalty": None, "comments": {},
+                          "grades": {c.name: [c.max_score, False] for c in nb.grade_cells}}
+                         for nb in gb.find_assignment(assignment).notebooks]
+        students = [f"bench-{os.getpid()}-{i:05d}" for i in range(writes)]
+        rates = {}
+        for phase in ("new", "rewrite"):
+            cpu, start = time.process_time(), time.perf_counter()
+            for student in students:
+                gradebook.merge(course, assignment, student, notebooks, "2026-01-05 10:00:00")
+            wall = time.perf_counter() - start
+            rates[phase] = {"grades_per_s": round(writes / wall, 1),
+                            "ms_per_grade": round(1000 * wall / writes, 1),
+                            "grader_cpu_ms_per_grade": round(1000 * (time.process_time() - cpu) / writes, 1)}
+        cells = sum(len(nb["grades"]) for nb in notebooks)
+        return {"db": (db_url or "sqlite (scratch file)").split("@")[-1], "assignment": assignment,
+                "grade_cells": cells, "writes": writes, **rates, "cpus": os.cpu_count(),
+                "load_avg_1min": round(os.getloadavg()[0], 1)}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main_gradebook(args) -> int:
+    report = gradebook_rate(Path(args.course).resolve(), args.assignment, args.db, args.writes)
+    print(json.dumps(report, indent=1))
+    return 0
 
 
 def main(args) -> int:

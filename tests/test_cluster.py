@@ -28,8 +28,7 @@ distributed = pytest.importorskip("distributed", reason="pip install -e '.[test]
 
 LESSON = "00_orientation"
 LIMITS = ["--cell-timeout", "10", "--timeout", "90", "--memory-mb", "1024"]
-CHOSEN = ["n01-correct", "n01-blank", "n01-partial", "n02-correct", "n02-blank", "n02-partial",
-          "h-os-exit", "h-invalid-json", "h-duplicated-grade-cell"]
+CHOSEN = ["n01-correct", "n01-blank", "n01-partial", "n02-correct", "h-os-exit", "h-invalid-json"]
 STAMP = "2026-01-05 10:00:00.000000 UTC"
 BIN = Path(sys.executable).parent
 
@@ -134,7 +133,7 @@ class DaskCluster:
 
 @pytest.fixture(scope="module")
 def klass(tmp_path_factory) -> Path:
-    """Nine students of lesson 00: honest ones, a crash, invalid JSON, a repaired notebook."""
+    """Six students of lesson 00: honest ones, a crashing kernel, invalid JSON."""
     course = make_course_copy(tmp_path_factory.mktemp("gen"))
     full = tmp_path_factory.mktemp("full")
     proc = autograder("classgen", LESSON, "--out", str(full), "--copies", "2", course=course)
@@ -208,7 +207,7 @@ def test_a_worker_killed_mid_run_loses_nothing_and_duplicates_nothing(local, kla
                             LESSON, "--submissions", str(klass), *LIMITS, "--cluster",
                             cluster.address, "--csv", str(course / "grades.csv")],
                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 240  # the coordinator's start-up (imports, template) comes first
     busy_since = None
     while time.monotonic() < deadline and run.poll() is None:
         busy = cluster.client.processing().get(victim)
