@@ -1,27 +1,41 @@
 # Two commands do everything on a fresh machine (see README):
-#   make lab    set up .venv, then open the course in JupyterLab
+#   make lab    set up .venv, then open the course in JupyterLab (student view)
 #   make test   set up .venv, then run the whole test suite
+# and one for developers: make check, the fast loop (no notebook runs, no servers; < 60 s)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
+# test workers: a lesson's tests stay together on one (tests/conftest.py, tests/README.md)
+JOBS   ?= 2
+PYTEST := $(PY) -m pytest -n $(JOBS) --dist loadgroup
 # nbgrader runs helper tools (alembic) by name: the venv's bin must be on PATH
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: lab test lessons bench grade bench-grade setup clean
+.PHONY: lab lab-instructor test check lessons bench grade bench-grade setup clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@tools/setup.sh
 
 setup: $(STAMP)
 
+# students see nbgrader's Validate and Assignments; ROLE=instructor (or make lab-instructor)
+# adds Create Assignment, Formgrader and the course list
+ROLE   ?= student
 lab: $(STAMP)
-	@$(PY) -m course.tooling.lab --port $(PORT)
+	@$(PY) -m course.tooling.lab --port $(PORT) --role $(ROLE)
+
+lab-instructor: $(STAMP)
+	@$(PY) -m course.tooling.lab --port $(PORT) --role instructor
 
 # the browser test needs Debian's chromium: installed here when missing (apt-get)
 test: $(STAMP)
 	@tools/ensure_chromium.sh
-	@$(PY) -m pytest
+	@$(PYTEST)
+
+# library units, structure, leaks, regenerate-and-compare: everything not marked slow
+check: $(STAMP)
+	@$(PYTEST) -m "not slow"
 
 # regenerate lessons/ (student versions) from solutions/ (the nbgrader source)
 lessons: $(STAMP)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pwd
 import sys
 from pathlib import Path
 
@@ -15,8 +16,15 @@ def _course(args) -> course_dir.Course:
 
 
 def cmd_grade(args) -> int:
-    from .grade import grade_class, write_csv
+    from .grade import grade_class, hand_over, write_csv
     from .intake import IntakeError
+
+    if args.owner:
+        try:
+            pwd.getpwnam(args.owner)
+        except KeyError:
+            print(f"error: --owner {args.owner}: no such account", file=sys.stderr)
+            return 2
 
     errors: tuple[type[Exception], ...] = (IntakeError,)
     if args.cluster:
@@ -36,12 +44,17 @@ def cmd_grade(args) -> int:
         return 2
     csv_path = args.csv or course.root / "autograder" / f"grades-{args.assignment}.csv"
     write_csv(rows, csv_path)
+    if args.owner:
+        hand_over(course, [csv_path, course.submitted.parent / f"grade-{args.assignment}.log"],
+                  args.owner)
     width = max([len(r.student) for r in rows] + [7])
     for r in rows:
         flag = " [review: " + r.review + "]" if r.review else ""
         print(f"{r.student:<{width}} {r.status:<9} {r.score:>6g}/{r.max_score:<4g} {r.reason}{flag}")
     flagged = sum(bool(r.review) for r in rows)
-    print(f"{len(rows)} graded, {flagged} flagged for review; grades in {csv_path}")
+    missing = sum(r.status == "missing" for r in rows)
+    print(f"{len(rows) - missing} graded, {missing} missing, {flagged} flagged for review; "
+          f"grades in {csv_path}")
     return 0
 
 
@@ -103,6 +116,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--max-cells", type=int, default=Limits.max_cells,
                    help="submissions with more cells are refused")
     g.add_argument("--no-feedback", action="store_true", help="skip the HTML feedback")
+    g.add_argument("--owner", metavar="USER",
+                   help="after grading, give the class folders, gradebook, CSV and log to USER "
+                        "(the instructor, when root grades their course: release_feedback then works)")
     g.add_argument("--show-hidden-tests", action="store_true",
                    help="feedback shows hidden tests' code and tracebacks (nbgrader's default)")
     g.set_defaults(run=cmd_grade)

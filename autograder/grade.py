@@ -12,6 +12,7 @@ import contextlib
 import csv
 import json
 import os
+import pwd
 import queue
 import select
 import shutil
@@ -209,21 +210,25 @@ def _jobs(course: Course, assignment: str, staged: dict[str, Path], template: gr
             for index, (student, notebook) in enumerate(sorted(staged.items()))]
 
 
-def _copy_regular(src: Path, dest: Path) -> None:
-    """Copy ``src`` if it is a regular file (never through a link), else nothing."""
+def _copy_regular(src: Path, dest: Path, max_bytes: int | None = None) -> None:
+    """Copy ``src`` if it is a regular file (never through a link) of at most ``max_bytes``,
+    else nothing."""
     try:
-        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return
     with os.fdopen(fd, "rb") as fh:
-        if stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+        info = os.fstat(fh.fileno())
+        if stat.S_ISREG(info.st_mode) and (max_bytes is None or info.st_size <= max_bytes):
             dest.parent.mkdir(parents=True, exist_ok=True)
             with open(dest, "wb") as out:
                 shutil.copyfileobj(fh, out)
 
 
 def _collect(course: Course, assignment: str, notebook: str, result: dict) -> None:
-    """Grades into the real gradebook; the graded notebook and feedback into the class folders."""
+    """Grades into the real gradebook; the graded notebook and feedback into the class folders,
+    the feedback with the submission's exchange files (``nbgrader release_feedback`` names the
+    released page after them)."""
     student = result["student"]
     gradebook.merge(course, assignment, student, result["notebooks"], result.get("timestamp"))
     for key, folder, name in (("autograded", course.autograded, f"{notebook}.ipynb"),
@@ -232,6 +237,11 @@ def _collect(course: Course, assignment: str, notebook: str, result: dict) -> No
         shutil.rmtree(dest, ignore_errors=True)
         if result.get(key):
             _copy_regular(Path(result[key]) / name, dest / name)
+    page = course.feedback / student / assignment / f"{notebook}.html"
+    if page.exists():
+        for name in intake.EXCHANGE_FILES:
+            _copy_regular(course.submitted / student / assignment / name, page.parent / name,
+                          intake.MAX_SMALL)
 
 
 def record(course: Course, assignment: str, result: dict,
@@ -255,6 +265,17 @@ def _reject(course: Course, assignment: str, rejected: dict[str, str]) -> None:
             shutil.rmtree(graded / student / assignment, ignore_errors=True)
 
 
+def _missing(course: Course, assignment: str, taken: intake.Intake) -> dict[str, str]:
+    """Students named without a grade: a folder without a notebook, or on the roster (the
+    gradebook's students) with no submission of ``assignment`` anywhere. No grade is written."""
+    out = dict(taken.missing)
+    for student in sorted(gradebook.without_submission(course, assignment)):
+        if student not in taken.staged and student not in taken.rejected and student not in out \
+                and not any((course.submitted / student / assignment).glob("*.ipynb")):
+            out[student] = f"on the roster, but no submission of {assignment} was found"
+    return out
+
+
 def grade_class(course: Course, assignment: str, submissions: Path, workers: int = 2,
                 limits: Limits = Limits(), feedback: bool = True, progress: bool = True,
                 hide_hidden_tests: bool = True, cluster: str | None = None) -> list[Outcome]:
@@ -272,6 +293,7 @@ def grade_class(course: Course, assignment: str, submissions: Path, workers: int
             template = gradebook.prepare(course, assignment, workdir)
             _reject(course, assignment, taken.rejected)
             reasons = {s: ("rejected", r, "") for s, r in taken.rejected.items()}
+            reasons |= {s: ("missing", r, "") for s, r in _missing(course, assignment, taken).items()}
             args = (course, assignment, taken.staged, template, workdir, limits, feedback,
                     hide_hidden_tests)
             results = remote.grade(*args) if remote else _local(*args, workers)
@@ -291,6 +313,8 @@ def _local(course: Course, assignment: str, staged: dict[str, Path], template: g
                      hide_hidden_tests):
         jobs.put(job)
     log = private_file(course.submitted.parent / f"grade-{assignment}.log")
+    with open(log, "a") as fh:
+        fh.write(f"grading {assignment}: {len(staged)} submissions, scratch folder {workdir}\n")
     with sandbox.sandboxes(min(workers, len(staged)) or 1) as boxes:
         threads = [threading.Thread(target=_slot, args=(box, jobs, done, limits, log), daemon=True)
                    for box in boxes]
@@ -306,15 +330,32 @@ def _local(course: Course, assignment: str, staged: dict[str, Path], template: g
 
 def outcomes(course: Course, assignment: str, reasons: dict[str, tuple[str, str, str]]) -> list[Outcome]:
     """One row per student: the gradebook's scores beside this run's status, reason and review;
-    refused ids that cannot be in the gradebook get a row of their own."""
+    refused ids and missing students, who are not in the gradebook, get a row of their own."""
     table = gradebook.scores(course, assignment)
     top = gradebook.max_score(course, assignment)
     rows = [Outcome(student, reasons[student][0], row["score"], row["max_score"],
                     row["needs_manual_grade"], reasons[student][1], reasons[student][2])
             for student, row in sorted(table.items()) if student in reasons]
-    rows += [Outcome(intake.label(s), "rejected", 0.0, top, False, reason)
-             for s, (_, reason, _) in sorted(reasons.items()) if s not in table]
+    rows += [Outcome(intake.label(s), status, 0.0, top, False, reason)
+             for s, (status, reason, _) in sorted(reasons.items()) if s not in table]
     return rows
+
+
+def hand_over(course: Course, paths: list[Path], user: str) -> None:
+    """Give the class folders, the SQLite gradebook and ``paths`` (CSV, log) to ``user``: the
+    instructor whose course root graded, so that nbgrader's ``release_feedback`` run as them
+    can read the feedback. Links are never followed (``fwalk`` holds each folder open)."""
+    entry = pwd.getpwnam(user)
+    ids = (entry.pw_uid, entry.pw_gid)
+    db = [Path(course.db_url.removeprefix("sqlite:///"))] if course.db_url.startswith("sqlite:///") else []
+    for path in [*db, *paths]:
+        if path.exists():
+            os.chown(path, *ids, follow_symlinks=False)
+    for folder in course.class_folders():
+        os.chown(folder, *ids, follow_symlinks=False)
+        for _, dirs, files, fd in os.fwalk(folder, follow_symlinks=False):
+            for name in dirs + files:
+                os.chown(name, *ids, dir_fd=fd, follow_symlinks=False)
 
 
 def write_csv(rows: list[Outcome], path: Path) -> None:

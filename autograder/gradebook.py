@@ -120,9 +120,18 @@ def max_score(course: Course, assignment: str) -> float:
         return gb.find_assignment(assignment).max_code_score
 
 
+def without_submission(course: Course, assignment: str) -> set[str]:
+    """Students on the roster (the gradebook's students) with no submission of ``assignment``."""
+    with Gradebook(course.db_url, course.course_id) as gb:
+        graded = {sub.student.id for sub in gb.assignment_submissions(assignment)}
+        return {student.id for student in gb.students} - graded
+
+
 def integrity(course: Course, assignment: str) -> list[str]:
-    """Problems found: a submitted folder without grades, grades without a folder, orphan rows."""
+    """Problems found: a submitted folder without grades, grades without a folder, orphan rows.
+    A folder without a notebook is no submission (grading names its student missing)."""
     on_disk = {p.parent.name for p in course.submitted.glob(f"*/{assignment}")}
+    empty = {s for s in on_disk if not any(course.submitted.glob(f"{s}/{assignment}/*.ipynb"))}
     problems = []
     with Gradebook(course.db_url, course.course_id) as gb:
         expected = {c.name for nb in gb.find_assignment(assignment).notebooks for c in nb.grade_cells}
@@ -136,7 +145,7 @@ def integrity(course: Course, assignment: str) -> list[str]:
                 problems.append(f"{sub.student.id}: grade rows {sorted(cells)} != cells {sorted(expected)}")
             if unscored:
                 problems.append(f"{sub.student.id}: autograded cells without a score: {unscored}")
-        problems += [f"{s}: submitted but not in the gradebook" for s in sorted(on_disk - graded)]
+        problems += [f"{s}: submitted but not in the gradebook" for s in sorted(on_disk - graded - empty)]
         problems += [f"{s}: in the gradebook but no submission on disk" for s in sorted(graded - on_disk)]
         problems += _orphans(gb)
     return problems

@@ -2,7 +2,8 @@
 
 Accepted: nbgrader's ``<dir>/<student>/<assignment>/*.ipynb``; an LMS export, a flat folder of
 ``<student>_*.ipynb``; or a zip of either. Everything is staged into the course's submitted
-folder as ``<student>/<assignment>/<assignment>.ipynb`` (plus ``timestamp.txt`` if present).
+folder as ``<student>/<assignment>/<assignment>.ipynb`` (plus the exchange's ``timestamp.txt``
+and ``submission_secret.txt`` if present). A student folder without a notebook is *missing*.
 
 Refused, each with a reason and without effect on the others: student ids that are not plain
 ASCII names (spaces, unicode, ``..``), notebooks over the size limit, links and special files;
@@ -28,6 +29,9 @@ STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_ENTRIES = 20_000  # entries read from one archive
 MAX_TOTAL_MB = 8192  # bytes extracted from one archive, all entries together
 CHUNK = 1 << 20
+# what nbgrader's exchange puts beside a notebook; release_feedback names feedback after them
+EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
+MAX_SMALL = 4096  # bytes: either file holds one line
 
 
 class IntakeError(ValueError):
@@ -38,6 +42,7 @@ class IntakeError(ValueError):
 class Intake:
     staged: dict[str, Path] = field(default_factory=dict)  # student -> staged notebook
     rejected: dict[str, str] = field(default_factory=dict)  # student (or entry) -> reason
+    missing: dict[str, str] = field(default_factory=dict)  # student -> why nothing is graded
 
 
 def valid_id(student: str) -> bool:
@@ -132,9 +137,10 @@ def _regular(path: Path) -> str | None:
     return None if stat.S_ISREG(mode) else f"{path.name} is not a regular file"
 
 
-def find(folder: Path, assignment: str) -> tuple[dict[str, Path], dict[str, str]]:
-    """``({student: notebook}, {student: reason refused})`` for ``assignment`` under ``folder``."""
-    found, refused = {}, {}
+def find(folder: Path, assignment: str) -> tuple[dict[str, Path], dict[str, str], dict[str, str]]:
+    """``({student: notebook}, {student: reason refused}, {student: why missing})`` for
+    ``assignment`` under ``folder``; a student's folder without a notebook is missing."""
+    found, refused, missing = {}, {}, {}
     for student_dir in sorted(folder.iterdir()):
         work = student_dir / assignment
         if student_dir.is_symlink() or work.is_symlink():
@@ -151,6 +157,8 @@ def find(folder: Path, assignment: str) -> tuple[dict[str, Path], dict[str, str]
                 refused[student_dir.name] = why
             else:
                 found[student_dir.name] = notebooks[-1]
+        else:
+            missing[student_dir.name] = f"the submission folder holds no notebook ({student_dir.name}/{assignment}/)"
     if not found and not refused:
         for path in sorted(folder.glob("*_*.ipynb")):
             student = path.name.split("_", 1)[0]
@@ -160,9 +168,10 @@ def find(folder: Path, assignment: str) -> tuple[dict[str, Path], dict[str, str]
             else:
                 found[student] = path
     if not found and not refused:
-        raise IntakeError(f"no submissions of {assignment} in {folder}: expected "
+        empty = f" ({len(missing)} student folders hold no notebook)" if missing else ""
+        raise IntakeError(f"no submissions of {assignment} in {folder}{empty}: expected "
                           f"<student>/{assignment}/*.ipynb or <student>_*.ipynb")
-    return found, refused
+    return found, refused, missing
 
 
 def _owner(entry: str, assignment: str) -> str | None:
@@ -188,9 +197,11 @@ def stage(found: dict[str, Path], assignment: str, submitted: Path, max_mb: floa
         target = dest / f"{assignment}.ipynb"
         if notebook.resolve() != target.resolve():
             shutil.copyfile(notebook, target)
-        stamp = notebook.parent / "timestamp.txt"
-        if stamp.exists() and not _regular(stamp) and stamp.resolve() != (dest / "timestamp.txt").resolve():
-            shutil.copyfile(stamp, dest / "timestamp.txt")
+        for name in EXCHANGE_FILES:
+            source = notebook.parent / name
+            if source.exists() and not _regular(source) and source.stat().st_size <= MAX_SMALL \
+                    and source.resolve() != (dest / name).resolve():
+                shutil.copyfile(source, dest / name)
         result.staged[student] = target
     return result
 
@@ -199,7 +210,7 @@ def intake(source: Path, assignment: str, submitted: Path, max_mb: float = 20.0)
     """Find the submissions in ``source`` (folder or zip), stage the usable ones, and say why
     each other one was refused."""
     with opened(source, max_mb) as (folder, refused_entries):
-        found, refused = find(folder, assignment)
+        found, refused, missing = find(folder, assignment)
         result = stage({s: p for s, p in found.items() if valid_id(s)}, assignment, submitted, max_mb)
     for student, reason in refused.items():
         result.rejected.setdefault(student, reason)
@@ -208,6 +219,7 @@ def intake(source: Path, assignment: str, submitted: Path, max_mb: float = 20.0)
         key = owner if owner and valid_id(owner) else f"archive entry {label(entry)}"
         result.rejected.setdefault(key, reason)
         result.staged.pop(key, None)
+    result.missing = {s: why for s, why in missing.items() if valid_id(s)}
     for student in [s for s in found if not valid_id(s)]:
         result.rejected[student] = ("the student id is not usable: ASCII letters, digits and . _ - "
                                     "only, starting with a letter or digit, at most 64 characters")

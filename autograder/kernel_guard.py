@@ -33,6 +33,8 @@ SHELL_LISTS = ("ast_transformers", "input_transformers_post")
 PART_TRAITS = ("Instance", "Any", "Type", "Callable", "ForwardDeclaredInstance", "Union")
 VOLATILE_TRAITS = {"last_execution_result", "parent", "config", "log", "_sys_raw_input",
                    "_sys_eval_input"}
+# course.checks' set of twins that raise: rebound (never mutated) by checking(), empty between tests
+DISABLED_TWINS = ("course.checks", "_disabled")
 MANAGER_LISTS = ("cleanup_transforms", "line_transforms", "token_transformers")
 _EMPTY = object()
 
@@ -154,11 +156,6 @@ class Guard:
         self._restore_classes(done)
         self._restore_functions(done)
         self._restore_shell(done)
-        checks = sys.modules.get("course.checks")
-        disabled = getattr(checks, "_disabled", None)
-        if disabled:
-            done.append("course.checks twins disabled outside checking()")
-            disabled.clear()
         return self.token + "|" + ";".join(dict.fromkeys(done))
 
     def _restore_hooks(self, done):
@@ -213,7 +210,11 @@ class Guard:
             current = vars(mod)
             full = _top(name) in FULL
             for key, value in saved.items():
-                if current.get(key, _EMPTY) is not value and (full or _codelike(value)):
+                if (name, key) == DISABLED_TWINS:  # rebound by every checking(): kept by value
+                    if current.get(key) != frozenset() or type(current.get(key)) is not frozenset:
+                        done.append("course.checks twins disabled outside checking()")
+                        current[key] = frozenset()
+                elif current.get(key, _EMPTY) is not value and (full or _codelike(value)):
                     done.append(f"{name}.{key}")
                     current[key] = value
             if full:

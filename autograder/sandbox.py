@@ -4,8 +4,9 @@ As root, every kernel starts through ``unshare`` in fresh PID, mount, network, I
 cgroup namespaces, then a short shell script (``JAIL``) builds its view of the machine:
 
 * a new root holding only ``/usr``, ``/etc``, the Python install, the ``course`` library and
-  ``datasets/`` cards, all read-only; no ``/home``, ``/root``, ``/run``, ``/var``, nor the course
-  folders, templates, gradebook, grades or logs (they are not in the kernel's file system);
+  ``datasets/`` cards, all read-only and at their own paths wherever they live (mounted after
+  the private ``/tmp``, so a library under ``/tmp`` shows through it); no ``/home``, ``/root``,
+  ``/run``, ``/var``, nor the course folders, templates, gradebook, grades or logs;
 * a private ``/tmp`` (``HOME`` and the working folder live there) and ``/dev/shm``, each a tmpfs
   of ``scratch_mb``; System V shared memory of its IPC namespace capped alike;
 * only loopback networking, and the kernel's channels on unix sockets in a folder only its
@@ -44,7 +45,11 @@ LOCK_DIR = Path("/run/autograder")  # root-only: one lock file per sandbox accou
 PROCESSES = 512  # per account: threads count too (torch, BLAS, the kernel's own)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 TOOLS = ("useradd", "unshare", "setpriv", "prlimit", "mount", "chroot")
-KERNEL_HOME, KERNEL_WORK, KERNEL_IPC = "/tmp/home", "/tmp/work", "/ipc"
+# the kernel's own folders (on its private /tmp) and socket folder; no host folder may be shown
+# there, nor where the jail mounts its own file systems
+KERNEL_DIR, KERNEL_IPC = "/tmp/.kernel", "/ipc"
+KERNEL_HOME, KERNEL_WORK = f"{KERNEL_DIR}/home", f"{KERNEL_DIR}/work"
+RESERVED = (KERNEL_DIR, KERNEL_IPC, "/proc", "/sys", "/dev")
 
 # Runs as root as PID 1 of the new namespaces, builds the kernel's root at $R and execs the
 # kernel as the sandbox account. Arguments: R uid gid scratch_mb readonly(colon-separated)
@@ -52,6 +57,7 @@ KERNEL_HOME, KERNEL_WORK, KERNEL_IPC = "/tmp/home", "/tmp/work", "/ipc"
 JAIL = r'''
 set -eu
 R=$1 uid=$2 gid=$3 mb=$4 ro=$5 ipc=$6 home_seed=$7 work_seed=$8 py=$9 cg=${10}; shift 10
+kdir=@KERNEL_DIR@ home=@KERNEL_HOME@ work=@KERNEL_WORK@
 # everything this namespace will hold is charged to the kernel's memory cgroup
 [ -z "$cg" ] || echo $$ > "$cg/cgroup.procs"
 # the new network namespace has a loopback device only, and it starts down
@@ -62,13 +68,6 @@ mount -t tmpfs -o mode=755,size=4m,nosuid,nodev tmpfs "$R"
 bind_ro() {
   mkdir -p "$R$1"; mount --bind "$1" "$R$1"; mount -o remount,bind,ro,nosuid,nodev "$R$1"
 }
-for d in /usr /etc /bin /sbin /lib /lib32 /lib64 /libx32; do
-  if [ -L "$d" ]; then ln -s "$(readlink "$d")" "$R$d"; elif [ -d "$d" ]; then bind_ro "$d"; fi
-done
-IFS=:
-for d in $ro; do bind_ro "$d"; done
-unset IFS
-bind_ro /sys
 mkdir "$R/proc" "$R/dev" "$R/tmp" "$R/ipc"
 mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
 mount -t tmpfs -o mode=755,size=64k,nosuid tmpfs "$R/dev"
@@ -78,17 +77,28 @@ for i in 0:stdin 1:stdout 2:stderr; do ln -s "/proc/self/fd/${i%%:*}" "$R/dev/${
 mkdir "$R/dev/shm"
 mount -t tmpfs -o mode=1777,size=${mb}m,nosuid,nodev tmpfs "$R/dev/shm"
 mount -t tmpfs -o mode=1777,size=${mb}m,nosuid,nodev tmpfs "$R/tmp"
-mkdir -m 700 "$R/tmp/home" "$R/tmp/work"
-[ -z "$home_seed" ] || cp -R "$home_seed/." "$R/tmp/home/"
-[ -z "$work_seed" ] || cp -R "$work_seed/." "$R/tmp/work/"
-chown -R "$uid:$gid" "$R/tmp/home" "$R/tmp/work"
+mkdir -m 755 "$R$kdir"
+mkdir -m 700 "$R$home" "$R$work"
+[ -z "$home_seed" ] || cp -R "$home_seed/." "$R$home/"
+[ -z "$work_seed" ] || cp -R "$work_seed/." "$R$work/"
+chown -R "$uid:$gid" "$R$home" "$R$work"
+# the system, then the course library and Python wherever they live: mounted after the private
+# /tmp and /dev/shm, so that a library under /tmp shows on top of them instead of vanishing
+for d in /usr /etc /bin /sbin /lib /lib32 /lib64 /libx32; do
+  if [ -L "$d" ]; then ln -s "$(readlink "$d")" "$R$d"; elif [ -d "$d" ]; then bind_ro "$d"; fi
+done
+IFS=:
+for d in $ro; do bind_ro "$d"; done
+unset IFS
+bind_ro /sys
 mount --bind "$ipc" "$R/ipc"
 mount -o remount,bind,nosuid,nodev,noexec "$R/ipc"
 mount -o remount,ro "$R"
 exec chroot "$R" prlimit --nproc=$PROCESSES --core=0 -- \
   setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --inh-caps=-all \
-  --bounding-set=-all --pdeathsig SIGKILL -- env -C /tmp/work "$@"
-'''.replace("$PROCESSES", str(PROCESSES))
+  --bounding-set=-all --pdeathsig SIGKILL -- env -C "$work" "$@"
+'''.replace("$PROCESSES", str(PROCESSES)).replace("@KERNEL_DIR@", KERNEL_DIR).replace(
+    "@KERNEL_HOME@", KERNEL_HOME).replace("@KERNEL_WORK@", KERNEL_WORK)
 
 
 class IsolationWarning(UserWarning):
@@ -199,12 +209,20 @@ def jailed(cmd: list[str], box: Sandbox, jail: Jail) -> list[str]:
     for path in (jail.root, jail.ipc):
         if ":" in str(path) or len(str(path)) > 80:
             raise ValueError(f"jail path unusable (over 80 characters or contains ':'): {path}")
+    for path in jail.readonly:
+        if ":" in path or any(_inside(path, r) for r in RESERVED) and not _inside(path, "/dev/shm"):
+            raise ValueError(f"cannot show {path} to kernels: it contains ':' or lies where the "
+                             f"jail mounts its own folders ({', '.join(RESERVED)}); move it")
     return ["setpriv", "--pdeathsig", "SIGKILL", "--",
             "unshare", "--mount", "--pid", "--fork", "--kill-child", "--net", "--ipc", "--uts",
             "--cgroup", "--propagation", "private", "--", "/bin/sh", "-c", JAIL, "jail",
             str(jail.root), str(box.uid), str(box.gid), str(jail.scratch_mb),
             ":".join(jail.readonly), str(jail.ipc), jail.home_seed, jail.work_seed,
             sys.executable, jail.cgroup, *cmd]
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
 def kernel_connection(info: dict, ipc: Path, inside: str) -> dict:

@@ -39,12 +39,12 @@ def profile_examples(town: Town, users, source: str, k, n_history: int, layout: 
 
 
 def train_source_model(town: Town, source: str, ks, n_history: int, train, random_state=0,
-                       progress=True, epochs: int = 20) -> PreferenceModel:
+                       progress=True, epochs: int = 20, features=None) -> PreferenceModel:
     """Train a reader on ``source`` profiles, each training user drawing k from ``ks``."""
     rng = np.random.default_rng(random_state)
     layout = Layout.for_town(town, max(max(ks), 1))
     k = rng.choice(np.asarray(ks), size=len(train))
-    X, y = profile_examples(town, train, source, k, n_history, layout)
+    X, y = profile_examples(town, train, source, k, n_history, layout, features)
     return PreferenceModel(layout, epochs=epochs, random_state=random_state,
                            progress=progress).fit(X, y)
 
@@ -58,11 +58,14 @@ def source_comparison(town: Town, n_queries: int = 10, random_state: int = 0,
     """Accuracy on held-out users when each source fills the budget with whole items."""
     n_history = town.topic.shape[1] - n_queries
     train, test = split_users(town.n_users, 0.5, random_state)
+    features = item_features(town)
     out = {}
     for source in ("none", "inputs", "outputs", "both"):
         k = 0 if source == "none" else budget_tokens(town) // tokens_per_item(source, town.config.n_dims)
-        model = train_source_model(town, source, [k], n_history, train, random_state, progress)
-        out[source] = _accuracy(model, *profile_examples(town, test, source, k, n_history, model.layout))
+        model = train_source_model(town, source, [k], n_history, train, random_state, progress,
+                                   features=features)
+        out[source] = _accuracy(model, *profile_examples(town, test, source, k, n_history,
+                                                         model.layout, features))
     return out
 
 
@@ -71,9 +74,11 @@ def budget_curve(town: Town, n_queries: int = 10, random_state: int = 0,
     """Accuracy against k for outputs-only and complete-pair profiles under the budget."""
     n_history = town.topic.shape[1] - n_queries
     train, test = split_users(town.n_users, 0.5, random_state)
+    features = item_features(town)
     curve = {"k": list(ks)}
     for source in ("outputs", "both"):
-        model = train_source_model(town, source, ks, n_history, train, random_state, progress)
+        model = train_source_model(town, source, ks, n_history, train, random_state, progress,
+                                   features=features)
         curve[source] = [_accuracy(model, *profile_examples(town, test, source, k, n_history,
-                                                            model.layout)) for k in ks]
+                                                            model.layout, features)) for k in ks]
     return curve

@@ -19,11 +19,12 @@ import os
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 from .lessons import ROOT
 
 __all__ = ["DatasetUnavailable", "REGISTRY_PATH", "registry", "cache_dir", "mirror_dir",
-           "sha256", "fetch"]
+           "sha256", "fetch", "or_skip"]
 
 REGISTRY_PATH = ROOT / "datasets" / "registry.json"
 
@@ -109,3 +110,12 @@ def fetch(name: str, files: list[str] | None = None, timeout: float = 30.0) -> d
     if missing:
         raise DatasetUnavailable(f"{name} has no file(s) {', '.join(missing)}")
     return {f: _one(name, entries[f], timeout) for f in (files or entries)}
+
+
+def or_skip(func: Callable[..., dict], *args, **kwargs) -> dict:
+    """``func(*args, **kwargs)``, or ``{"skipped": reason}`` when a dataset it needs is
+    unavailable (the reason is one sentence, for a lesson to print)."""
+    try:
+        return func(*args, **kwargs)
+    except DatasetUnavailable as err:
+        return {"skipped": str(err)}

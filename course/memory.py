@@ -103,22 +103,27 @@ def _parametric_accuracy(town, train, test, n_history, half_life, random_state) 
 
 
 def memory_comparison(town: Town, k: int = 8, n_queries: int = 10, half_life: float = HALF_LIFE,
-                      random_state: int = 0, progress: bool = True) -> dict:
-    """Accuracy on held-out users of each memory, each with a reader trained on it."""
+                      random_state: int = 0, progress: bool = True, memories=MEMORIES) -> dict:
+    """Accuracy on held-out users of each of ``memories`` (default: all), each recalled
+    memory with a reader trained on it."""
+    unknown = set(memories) - set(MEMORIES)
+    if unknown:
+        raise ValueError(f"memories must be among {MEMORIES}, got {sorted(unknown)}")
     n_history = town.topic.shape[1] - n_queries
     train, test = split_users(town.n_users, 0.5, random_state)
     features = item_features(town)
     layout = Layout.for_town(town, k)
     out = {}
-    for memory in MEMORIES[:3]:
+    for memory in [m for m in MEMORIES[:3] if m in memories]:
         X, y = examples(town, train, memory_items(town, train, memory, k, n_history, features,
                                                   half_life), n_history, layout)
         model = PreferenceModel(layout, random_state=random_state, progress=progress).fit(X, y)
         X, y = examples(town, test, memory_items(town, test, memory, k, n_history, features,
                                                  half_life), n_history, layout)
         out[memory] = float((model.predict(X) == y).mean())
-    out["semantic_parametric"] = _parametric_accuracy(town, train, test, n_history, half_life,
-                                                      random_state)
+    if "semantic_parametric" in memories:
+        out["semantic_parametric"] = _parametric_accuracy(town, train, test, n_history,
+                                                          half_life, random_state)
     return out
 
 

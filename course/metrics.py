@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checks import twin
+
 __all__ = ["accuracy", "log_loss", "confidence", "expected_calibration_error",
            "reliability", "bootstrap_ci", "paired_bootstrap_gap"]
 
@@ -52,6 +54,7 @@ def _bin_edges(conf: np.ndarray, n_bins: int, strategy: str) -> np.ndarray:
     raise ValueError(f"strategy must be 'uniform' or 'quantile', got {strategy!r}")
 
 
+@twin
 def reliability(p, y, n_bins: int = 10, strategy: str = "uniform") -> dict[str, np.ndarray]:
     """Reliability-diagram data on the confidence of the predicted answer.
 
@@ -79,6 +82,7 @@ def reliability(p, y, n_bins: int = 10, strategy: str = "uniform") -> dict[str, 
     return {"confidence": mean_conf, "accuracy": mean_acc, "count": count.astype(int)}
 
 
+@twin
 def expected_calibration_error(p, y, n_bins: int = 10, strategy: str = "uniform") -> float:
     """ECE: the count-weighted mean gap between confidence and accuracy over bins."""
     rel = reliability(p, y, n_bins, strategy)
@@ -87,6 +91,7 @@ def expected_calibration_error(p, y, n_bins: int = 10, strategy: str = "uniform"
     return float((weights * np.abs(rel["confidence"][filled] - rel["accuracy"][filled])).sum())
 
 
+@twin
 def bootstrap_ci(values, n_boot: int = 2000, level: float = 0.95,
                  random_state: int | None = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of ``values`` (n,), resampling items."""
@@ -98,6 +103,7 @@ def bootstrap_ci(values, n_boot: int = 2000, level: float = 0.95,
     return float(lo), float(hi)
 
 
+@twin
 def paired_bootstrap_gap(a, b, n_boot: int = 2000, random_state: int | None = 0) -> dict:
     """Mean of ``a - b`` over paired units (e.g. users) with a 95% bootstrap interval.
 

@@ -63,8 +63,10 @@ class PreferenceModel(ClassifierMixin, BaseEstimator):
         layout: the :class:`~course.profiles.Layout` of the episodes.
         n_hidden: width of keys and of the value network.
         relevance: weigh items by their relevance to the query (see module docstring).
-        epochs, lr, weight_decay: Adam training settings.
-        batch_size: examples (profile, query pairs) per training step, about.
+        epochs, lr, weight_decay: Adam training settings (one-cycle learning rate, peak ``lr``).
+        batch_size: examples (profile, query pairs) per training step, about. The model is
+            small, so a step costs mostly the overhead of each operation: ~100 profiles a step
+            train to the accuracy of 25 a step at three times the speed (peak lr 0.04, not 0.01).
         random_state: seed of initialization and shuffling.
         progress: show a progress bar while training.
 
@@ -74,7 +76,7 @@ class PreferenceModel(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, layout: Layout, n_hidden: int = 32, relevance: bool = True,
-                 epochs: int = 20, batch_size: int = 256, lr: float = 0.01,
+                 epochs: int = 20, batch_size: int = 1024, lr: float = 0.04,
                  weight_decay: float = 0.0, random_state: int | None = 0,
                  progress: bool = True):
         self.layout = layout
@@ -111,7 +113,8 @@ class PreferenceModel(ClassifierMixin, BaseEstimator):
         seed = 0 if self.random_state is None else self.random_state
         torch.manual_seed(seed)
         self.net_ = _Reader(self.layout, self.n_hidden, self.relevance)
-        opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay,
+                               fused=True)  # one kernel for all parameters
         per_step = max(1, self.batch_size // X.n_queries)  # profiles per step
         steps = self.epochs * int(np.ceil(len(yt) / per_step))
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.lr, total_steps=steps)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import metrics
+from .checks import twin
 from .models import PreferenceModel
 from .profiles import (Episodes, Layout, examples, gather, held_out, item_features,
                        recent_indices, split_users)
@@ -34,6 +35,7 @@ EPOCHS = 40
 BUCKET_ENDS = (1, 5, 20, 100, 500)
 
 
+@twin
 def rank_substitutes(S: np.ndarray, users: np.ndarray, n: int | None = None) -> np.ndarray:
     """Other users ordered from most to least similar, for each of ``users``.
 
@@ -70,6 +72,7 @@ def rank_substitutes(S: np.ndarray, users: np.ndarray, n: int | None = None) -> 
     return order.astype(dtype)
 
 
+@twin
 def substitutes_at(ranking: np.ndarray, ranks) -> np.ndarray:
     """The substitute at similarity rank ``ranks`` (1 = most similar) for each row.
 

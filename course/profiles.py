@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .checks import twin
 from .world import Town
 
 __all__ = ["SOURCES", "Layout", "item_features", "kept_tokens", "source_mask", "tokens_per_item",
@@ -80,6 +81,7 @@ def tokens_per_item(source: str, n_dims: int) -> int:
     return {"none": 0, "inputs": n_dims + 1, "outputs": n_dims + 1, "both": 2 * (n_dims + 1)}[source]
 
 
+@twin
 def kept_tokens(source: str, tokens: int, n_dims: int) -> tuple[int, int]:
     """How many query numbers and output numbers survive when an item is cut to ``tokens``.
 
@@ -120,6 +122,7 @@ def source_mask(source: str, tokens: int, n_topics: int, n_dims: int) -> np.ndar
     return mask
 
 
+@twin
 def most_recent(time: np.ndarray, k: int) -> np.ndarray:
     """Indices of each user's k most recent interactions, oldest of them first.
 
@@ -136,6 +139,7 @@ def most_recent(time: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(time, axis=1, kind="stable")[:, -k:]
 
 
+@twin
 def most_similar(past: np.ndarray, now: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k past queries most similar (cosine) to the current one, least similar
     of them first.
@@ -189,6 +193,7 @@ def gather(features: np.ndarray, owners: np.ndarray, idx: np.ndarray) -> np.ndar
     return out
 
 
+@twin
 def topic_summary(topic: np.ndarray, output: np.ndarray, time: np.ndarray, n_topics: int,
                   half_life: float) -> tuple[np.ndarray, np.ndarray]:
     """Per-topic preference summary of each user's history.

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checks import twin
+
 __all__ = ["cosine_similarity_matrix", "nearest_neighbour", "reproduce"]
 
 
@@ -13,6 +15,7 @@ def _as_matrix(X, name: str = "X") -> np.ndarray:
     return X
 
 
+@twin
 def cosine_similarity_matrix(X) -> np.ndarray:
     """Cosine similarity between every pair of rows.
 
@@ -29,6 +32,7 @@ def cosine_similarity_matrix(X) -> np.ndarray:
     return unit @ unit.T
 
 
+@twin
 def nearest_neighbour(S) -> np.ndarray:
     """Index of each user's most similar *other* user.
 

@@ -18,6 +18,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 
+from .checks import twin
 from .metrics import confidence
 from .similarity import cosine_similarity_matrix, nearest_neighbour
 from .world import Town, make_town, topic_usage
@@ -159,6 +160,7 @@ def calibrated(judge, X_cal, y_cal, method: str = "sigmoid") -> CalibratedClassi
 
 # --- the exercises' reference versions ------------------------------------------------------
 
+@twin
 def stated_certainty(p) -> np.ndarray:
     """Certainty on the 1-100 scale: the probability of the predicted answer, in percent.
 
@@ -171,6 +173,7 @@ def stated_certainty(p) -> np.ndarray:
     return np.clip(np.rint(100 * confidence(p)), 1, 100).astype(int)
 
 
+@twin
 def certainty_band(certainty) -> np.ndarray:
     """(n,) verbal band of each stated certainty (1-20 uncertain ... 81-100 highly confident)."""
     tops = np.array([top for top, _ in BANDS])
@@ -178,6 +181,7 @@ def certainty_band(certainty) -> np.ndarray:
     return names[np.searchsorted(tops, np.asarray(certainty), side="left")]
 
 
+@twin
 def selective_accuracy(p, y, certainty, threshold: float = HIGH) -> tuple[float, float]:
     """Accuracy and coverage of the answers stated with certainty >= ``threshold``.
 
@@ -196,6 +200,7 @@ def selective_accuracy(p, y, certainty, threshold: float = HIGH) -> tuple[float,
     return float(correct.mean()), float(answered.mean())
 
 
+@twin
 def risk_coverage(p, y, certainty) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Risk-coverage curve: answer only items stated at or above each distinct certainty.
 
@@ -215,6 +220,7 @@ def risk_coverage(p, y, certainty) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ranked[last], answered / len(ranked), np.cumsum(wrong)[last] / answered
 
 
+@twin
 def identity_score(p_persona, p_prior, choices) -> np.ndarray:
     """Does this persona explain the user's recent choices better than no persona at all?
 
@@ -326,10 +332,16 @@ def near_miss(town: Town, persona: np.ndarray, judge, split: Split,
 
     Returns:
         dict with rows ``true``, ``swapped``, ``swapped_with_identity_check``,
-        ``true_with_identity_check``, each ``{"accuracy", "mean_certainty", "abstain_rate"}``,
-        plus the arrays behind them under ``"arrays"``. Plain rows abstain when certainty <
-        80; identity-check rows abstain when the persona fails the identity check (its
-        stated certainty becomes 1) and report accuracy on the items still answered.
+        ``true_with_identity_check``, plus the arrays behind them under ``"arrays"``. Every
+        row has the same keys, and its rule decides which items are answered: plain rows
+        answer an item stated at certainty >= 80; identity-check rows also need the user's
+        persona to pass the check (a rejected persona's items are stated at certainty 1).
+
+        * ``accuracy``: of the judge's answers on all judged items (the check changes none);
+        * ``mean_certainty``: the stated certainty, after the check on checked rows;
+        * ``users_rejected``: share of users whose persona fails the check (0 on plain rows);
+        * ``abstain_rate``: share of items not answered under the row's rule;
+        * ``answered_accuracy``: accuracy on the answered items (NaN when there are none).
     """
     profile = {"topics": topic_usage(town), "persona": persona}[similar_on]
     users, K = split.test, split.recent
@@ -345,13 +357,15 @@ def near_miss(town: Town, persona: np.ndarray, judge, split: Split,
         pj, yj = p[:, K:], town.choice[users, K:]
         c = stated_certainty(pj.ravel()).reshape(pj.shape)
         correct = (pj > 0.5) == (yj == 1)
-        rows[name] = {"accuracy": float(correct.mean()), "mean_certainty": float(c.mean()),
-                      "abstain_rate": float((c < HIGH).mean())}
         passes = np.broadcast_to((score >= 0)[:, None], pj.shape)
         checked = np.where(passes, c, 1)
-        rows[f"{name}_with_identity_check"] = {
-            "accuracy": float(correct[passes].mean()) if passes.any() else float("nan"),
-            "mean_certainty": float(checked.mean()), "abstain_rate": float(1 - passes.mean())}
+        for row, certainty, rejected in ((name, c, 0.0),
+                                         (f"{name}_with_identity_check", checked, 1 - passes.mean())):
+            answered = certainty >= HIGH
+            rows[row] = {"accuracy": float(correct.mean()), "mean_certainty": float(certainty.mean()),
+                         "users_rejected": float(rejected), "abstain_rate": float(1 - answered.mean()),
+                         "answered_accuracy": float(correct[answered].mean()) if answered.any()
+                         else float("nan")}
         arrays[name] = {"p": pj.ravel(), "y": yj.ravel(), "certainty": c.ravel(),
                         "checked_certainty": checked.ravel(), "identity_score": score}
     order = ("true", "swapped", "swapped_with_identity_check", "true_with_identity_check")

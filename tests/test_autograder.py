@@ -17,6 +17,7 @@ with the reason, or skip with it when COURSE_SKIP_ISOLATION=1 (README, "Autograd
 from __future__ import annotations
 
 import csv
+import fcntl
 import glob
 import hashlib
 import json
@@ -24,6 +25,7 @@ import os
 import pwd
 import shutil
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -35,7 +37,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import ROOT, make_course_copy
+from conftest import ROOT, make_course_copy, nbgrader
+
+# one class graded once per module: keep every test of this file on one xdist worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("autograder")]
 
 LESSON = "00_orientation"
 # short limits keep the hostile cases quick; lesson 00 runs in a few seconds
@@ -119,9 +124,33 @@ def require_isolation() -> None:
         pytest.fail(reason)
 
 
+def idle_accounts() -> set[int]:
+    """Uids of the sandbox accounts no grading run holds right now (others on this machine may
+    be grading: their accounts are locked while anything of theirs lives)."""
+    from autograder.sandbox import LOCK_DIR, USER_PREFIX
+
+    idle = set()
+    for entry in pwd.getpwall():
+        if not entry.pw_name.startswith(USER_PREFIX):
+            continue
+        try:
+            fd = os.open(LOCK_DIR / f"{entry.pw_name}.lock", os.O_RDONLY)
+        except FileNotFoundError:
+            idle.add(entry.pw_uid)
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            idle.add(entry.pw_uid)
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(fd)
+    return idle
+
+
 def sandbox_processes() -> list[str]:
-    """Live processes (not zombies) of any sandbox account, as ``pid command``."""
-    uids = {e.pw_uid for e in pwd.getpwall() if e.pw_name.startswith("autograder-sb")}
+    """Live processes (not zombies) of sandbox accounts no grading run holds, as ``pid command``."""
+    uids = idle_accounts()
     out = []
     for entry in Path("/proc").iterdir():
         try:
@@ -131,6 +160,13 @@ def sandbox_processes() -> list[str]:
         except OSError:
             pass
     return out
+
+
+def scratch_folders(course: Path) -> list[str]:
+    """The scratch folders the grading runs of ``course`` used (named in their log): other
+    graders on the machine have their own."""
+    log = (course / "autograder" / f"grade-{LESSON}.log").read_text()
+    return [ln.rsplit(" scratch folder ", 1)[1] for ln in log.splitlines() if " scratch folder " in ln]
 
 
 def planted() -> list[str]:
@@ -188,7 +224,6 @@ def graded(sqlite_course, klass):
     source_nb = course / "solutions" / LESSON / f"{LESSON}.ipynb"
     before = {"source": digest(source_nb),
               "victim": digest(klass[0] / "n01-correct" / LESSON / f"{LESSON}.ipynb")}
-    scratch_before = set(glob.glob("/tmp/autograder-*"))
     listener = Listener()
     try:
         proc = autograder("grade", LESSON, "--submissions", str(klass[0]), *LIMITS,
@@ -199,7 +234,7 @@ def graded(sqlite_course, klass):
     after = {"source": digest(source_nb), "victim": digest(victim)}
     machine = {"processes": sandbox_processes(), "planted": planted(), "port": listener.port,
                "connections": listener.connections,
-               "scratch": sorted(set(glob.glob("/tmp/autograder-*")) - scratch_before)}
+               "scratch": [p for p in scratch_folders(course) if Path(p).exists()]}
     return course, read_csv(course / "grades.csv"), before, after, proc, machine
 
 
@@ -295,6 +330,7 @@ def test_nothing_of_a_submission_outlives_it(graded):
     course, rows, *_, machine = graded
     assert not machine["processes"], f"expected no sandbox process after grading, seen {machine['processes']}"
     assert not machine["planted"], f"expected no litter in {SHARED}, seen {machine['planted']}"
+    assert scratch_folders(course), "expected the grading log to name the run's scratch folder"
     assert not machine["scratch"], f"expected the grader's scratch folders removed, seen {machine['scratch']}"
     litter = outputs(course, "h-litters")
     assert "wrote:" not in litter, f"expected every shared folder full or absent in the jail, seen:\n{litter}"
@@ -327,11 +363,11 @@ def test_integrity_check_finds_a_submission_without_grades(graded):
     course, *_ = graded
     extra = course / "autograder" / "submitted" / "zz-late" / LESSON
     extra.mkdir(parents=True)
+    (extra / f"{LESSON}.ipynb").write_text("{}")
     try:
         proc = autograder("check", LESSON, course=course, check=False)
     finally:
-        extra.rmdir()
-        extra.parent.rmdir()
+        shutil.rmtree(extra.parent)
     assert proc.returncode == 1 and "zz-late: submitted but not in the gradebook" in proc.stdout, (
         f"expected the check to flag zz-late, seen rc={proc.returncode}:\n{proc.stdout}")
 
@@ -441,6 +477,71 @@ def test_without_root_grading_works_and_warns(klass, tmp_path_factory, monkeypat
         rows = grade_class(load(course), LESSON, one, workers=1, progress=False,
                            limits=Limits(cell_timeout=30, timeout=120))
     assert [(r.student, r.status, r.score) for r in rows] == [("n01-correct", "ok", 5.0)], rows
+
+
+def test_missing_students_are_named_and_feedback_is_ready_for_the_exchange(klass, tmp_path_factory):
+    """nbgrader's exchange round trip: Alice submitted (with the exchange's timestamp and secret),
+    Bob's collected folder holds no notebook, Carol is on the roster without a folder. Grading
+    names Bob and Carol missing (no grade written), puts the exchange files beside Alice's
+    feedback, and hands everything to the instructor's account (``--owner``)."""
+    require_isolation()
+    course = new_course(tmp_path_factory, "exchange")
+    nbgrader("db", "student", "add", "carol", cwd=course)
+    submitted = course / "autograder" / "submitted"
+    shutil.copytree(klass[0] / "n01-correct" / LESSON, submitted / "alice" / LESSON)
+    (submitted / "bob" / LESSON).mkdir(parents=True)
+    for student in ("alice", "bob"):
+        (submitted / student / LESSON / "timestamp.txt").write_text("2026-01-01 00:00:00.000000 UTC")
+    (submitted / "alice" / LESSON / "submission_secret.txt").write_text("s3cr3t\n")
+    owner = pwd.getpwnam("nobody")
+    proc = autograder("grade", LESSON, "--submissions", str(submitted), *LIMITS,
+                      "--owner", "nobody", course=course)
+    rows = read_csv(course / "autograder" / f"grades-{LESSON}.csv")
+    seen = {s: (r["status"], float(r["score"])) for s, r in rows.items()}
+    assert seen == {"alice": ("ok", 5.0), "bob": ("missing", 0.0), "carol": ("missing", 0.0)}, rows
+    assert "holds no notebook" in rows["bob"]["reason"] and "on the roster" in rows["carol"]["reason"], rows
+    for student in ("bob", "carol"):
+        said = [ln for ln in proc.stdout.splitlines() if ln.split()[:2] == [student, "missing"]]
+        assert len(said) == 1, f"expected one line naming {student} missing, seen:\n{proc.stdout}"
+    with sqlite3.connect(course / "autograder" / "gradebook.db") as con:
+        graded = {r[0] for r in con.execute("select student_id from submitted_assignment")}
+    assert graded == {"alice"}, f"expected a grade for alice only, seen {graded}"
+    feedback = course / "autograder" / "feedback" / "alice" / LESSON
+    for name in ("timestamp.txt", "submission_secret.txt"):
+        assert (feedback / name).read_text() == (submitted / "alice" / LESSON / name).read_text(), name
+    handed = [course / "autograder" / "gradebook.db", course / "autograder" / f"grades-{LESSON}.csv",
+              feedback / f"{LESSON}.html", feedback, course / "autograder" / "autograded" / "alice"]
+    wrong = {str(p): p.stat().st_uid for p in handed if p.stat().st_uid != owner.pw_uid}
+    assert not wrong, f"expected everything owned by nobody ({owner.pw_uid}), seen {wrong}"
+    check = autograder("check", LESSON, course=course, check=False)
+    assert check.returncode == 0, f"expected integrity with missing students, seen:\n{check.stdout}"
+
+
+def test_a_course_library_and_class_under_tmp_are_graded(klass):
+    """The jail gives each kernel a private /tmp: the grader's package (its ``course`` library
+    included), the course and the class may all live under the host's /tmp all the same."""
+    require_isolation()
+    base = Path(tempfile.mkdtemp(prefix="nearmiss-under-tmp-", dir="/tmp"))
+    try:
+        package = base / "package"  # the only ``course`` the jail shows: the venv's points elsewhere
+        for name in ("autograder", "course", "datasets"):
+            shutil.copytree(ROOT / name, package / name, ignore=shutil.ignore_patterns("__pycache__"))
+        (base / "course").mkdir()
+        course = make_course_copy(base / "course")
+        for student in ("n01-correct", "n01-partial"):
+            shutil.copytree(klass[0] / student, base / "class" / student)
+        proc = subprocess.run([sys.executable, "-m", "autograder", "--course", str(course), "grade",
+                               LESSON, "--submissions", str(base / "class"), *LIMITS,
+                               "--csv", str(course / "grades.csv")],
+                              cwd=package, capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(package)})
+        assert proc.returncode == 0, f"grading under /tmp failed:\n{proc.stderr[-3000:]}"
+        rows = read_csv(course / "grades.csv")
+        seen = {s: (r["status"], float(r["score"])) for s, r in rows.items()}
+        assert seen == {"n01-correct": ("ok", 5.0), "n01-partial": ("ok", 2.0)}, (
+            f"expected 5 and 2 points, seen {seen}; reasons: {[r['reason'] for r in rows.values()]}")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _pg_bin() -> Path | None:

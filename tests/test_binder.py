@@ -1,8 +1,9 @@
 """Binder readiness: the launch URL, the environment, the Jupyter settings, and a student's
-never-restarted kernel running every lesson offline within Binder's 2 GB.
+never-restarted kernel running every lesson within Binder's 2 GB.
 
 The figures for the report come from ``python -m course.tooling.binder memory`` and ``envsize``
-(``make binder-check``); the test here runs the same one-kernel sequence once, offline.
+(``make binder-check``, offline by default); the test here reads the same one-kernel run
+that also checks every solution runs top to bottom (``one_kernel`` in tests/conftest.py).
 """
 from __future__ import annotations
 
@@ -130,19 +131,18 @@ def test_offline_env_hides_the_mirror_and_empties_caches(tmp_path):
         assert "MIRROR" not in name or name not in env, f"{name} still set in the offline run"
 
 
-def test_every_lesson_offline_in_one_never_restarted_kernel_under_2_gb():
-    """A Binder student on a first run without internet: all lessons, one kernel, no restart."""
-    # one CPU and one thread, as on Binder (threads oversubscribe a shared CI machine badly)
-    rows = binder.run_in_one_kernel(READY, offline=True, one_cpu=True, log=lambda _: None)
+def test_every_lesson_in_one_never_restarted_kernel_under_2_gb(one_kernel):
+    """A Binder student: every lesson, one kernel, no restart, one CPU, the real data when it
+    can be had (Binder has internet). Without data or internet, every lesson must explain in a
+    sentence and carry on: the browser test runs them so."""
+    rows = list(one_kernel.values())
     table = "\n".join(binder._row_text(r) for r in rows)
     print(f"\nlesson               wall (s)  peak (MB)    end (MB)\n{table}")
     for r in rows:
         for note in r["data_notes"]:
             print(f"  {r['lesson']} says: {note}")
-    assert [r["lesson"] for r in rows] == READY, f"not every ready lesson ran: {rows}"
+    assert list(one_kernel) == READY, f"not every ready lesson ran: {list(one_kernel)}"
     failed = {r["lesson"]: r["error"] for r in rows if not r["ok"]}
-    assert not failed, (
-        f"lessons that stop without the datasets and without internet (they must explain in a "
-        f"sentence and carry on): {failed}")
+    assert not failed, f"lessons that stop in a never-restarted kernel: {failed}"
     over = {r["lesson"]: r["peak_mb"] for r in rows if r["peak_mb"] >= binder.LIMIT_MB}
     assert not over, f"peak memory over Binder's 2 GB in a never-restarted kernel: {over}"

@@ -252,8 +252,12 @@ def run_like_a_student(page, lab: Lab, lesson_id: str) -> nbformat.NotebookNode:
     path = lab.root / lesson_id / f"{lesson_id}.ipynb"
     source = nbformat.read(str(path), as_version=4)
     cells = cell_locator(page)
+    # JupyterLab attaches cells to the page as it finds time: wait for all of them
+    deadline = time.monotonic() + 120
+    while cells.count() < len(source.cells) and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
     assert cells.count() == len(source.cells), (
-        f"the browser shows {cells.count()} cells, the file has {len(source.cells)}")
+        f"the browser shows {cells.count()} cells after 120 s, the file has {len(source.cells)}")
     menu(page, "Run", "Run All Cells")
     wait_idle(page, RUN_TIMEOUT_S)
 
@@ -361,6 +365,9 @@ def check_widgets(page, lesson_id: str, nb) -> int:
                          and re.search(r"slider_figure\(|interactive\(|interact\(", c.source)]
     # a rendered widget view is a .jupyter-widgets element straight inside an output
     outputs = page.locator(".jp-OutputArea-output:has(> .jupyter-widgets)")
+    deadline = time.monotonic() + 60   # widget views render a moment after their output
+    while outputs.count() < views and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
     assert outputs.count() >= views, (
         f"{lesson_id}: the notebook holds {views} widget outputs (besides progress bars), the "
         f"browser rendered {outputs.count()}")

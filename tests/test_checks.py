@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
+import course.checks
 import course.similarity
-from course.checks import (CheckFailed, check_close, check_equal, check_raises, check_shape, checking,
-                           library_twin_disabled, twin)
+from course.checks import (CheckFailed, check_close, check_equal, check_raises, check_shape,
+                           check_vectorized, checking, python_lines, twin)
 
 
 def test_messages_say_expected_seen_and_hint():
@@ -30,12 +31,50 @@ def test_checks_fail_on_wrong_values(call):
         call()
 
 
-def test_library_twin_is_disabled_then_restored():
-    original = course.similarity.cosine_similarity_matrix
-    with library_twin_disabled("course.similarity", "cosine_similarity_matrix"):
-        with pytest.raises(CheckFailed, match="reference version"):
-            course.similarity.cosine_similarity_matrix(np.ones((2, 2)))
-    assert course.similarity.cosine_similarity_matrix is original
+def test_a_scalar_mismatch_says_no_entry_count():
+    with pytest.raises(CheckFailed) as err:
+        check_close(0.5, 0.25, "the gap", "h")
+    assert "entries differ" not in str(err.value) and "the gap\n" in str(err.value)
+    with pytest.raises(CheckFailed, match=r"\(1 of 3 entries differ; first at \(2,\)\)"):
+        check_equal([1, 2, 3], [1, 2, 4], "ints", "h")
+
+
+def test_library_twins_raise_inside_checking_by_every_route():
+    import course.nearmiss
+    import course.uncertainty
+
+    routes = [course.similarity.cosine_similarity_matrix, course.nearmiss.cosine_similarity_matrix,
+              course.uncertainty.cosine_similarity_matrix]
+    assert all(r is routes[0] for r in routes), "a re-export is the same guarded function"
+    with checking():
+        for route in routes:
+            with pytest.raises(CheckFailed, match="reference version"):
+                route(np.ones((2, 2)))
+    assert course.similarity.cosine_similarity_matrix(np.eye(2)).shape == (2, 2)
+
+
+def test_checks_module_cannot_be_patched_from_a_notebook():
+    for name in ("check_close", "checking", "_disabled"):
+        with pytest.raises(AttributeError, match="read-only"):
+            setattr(course.checks, name, None)
+    with pytest.raises(AttributeError, match="read-only"):
+        del course.checks.check_equal
+    assert course.checks.check_close is check_close
+
+
+def _rows_in_a_loop(X):
+    return np.array([row * 2 for row in X])
+
+
+def test_vectorized_code_passes_and_a_loop_over_rows_fails():
+    X = np.ones((2000, 3))
+    assert np.array_equal(check_vectorized(lambda: X * 2, 2000, "doubling"), X * 2)
+    _, lines = python_lines(lambda: _rows_in_a_loop(X))
+    assert lines >= 2000
+    for loop in (lambda: _rows_in_a_loop(X), lambda: np.apply_along_axis(lambda r: r * 2, 1, X),
+                 lambda: list(map(lambda r: r * 2, X))):
+        with pytest.raises(CheckFailed, match="Python lines run on 2,000 rows"):
+            check_vectorized(loop, 2000, "doubling")
 
 
 def _reference(x):

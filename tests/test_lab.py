@@ -1,4 +1,5 @@
-"""`make lab` serves JupyterLab on 127.0.0.1 with lessons/ visible, and stops on Ctrl-C."""
+"""`make lab` serves JupyterLab on 127.0.0.1 with lessons/ visible, shows students only the
+nbgrader tools they use, and stops on Ctrl-C."""
 import json
 import re
 import signal
@@ -6,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -13,10 +15,12 @@ import pytest
 from conftest import ROOT
 from course.tooling.lab import free_port
 
+pytestmark = pytest.mark.slow  # each test starts a JupyterLab server
 
-def start_lab(port: int, **popen) -> tuple[subprocess.Popen, list[str], re.Match]:
+
+def start_lab(port: int, *args: str, **popen) -> tuple[subprocess.Popen, list[str], re.Match]:
     """The launcher, and what it printed up to the URL it serves."""
-    proc = subprocess.Popen([sys.executable, "-m", "course.tooling.lab", "--port", str(port)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "course.tooling.lab", "--port", str(port), *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, **popen)
     lines, url = [], None
     deadline = time.monotonic() + 120
@@ -68,3 +72,39 @@ def test_lab_stops_its_server_when_started_in_the_background(sig):
     stops it with SIGTERM. Either way the server (in its own session) must go too."""
     proc, _, url = start_lab(free_port(), preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     assert_stops_with_its_server(proc, int(url.group(1)), sig)
+
+
+INSTRUCTOR_ONLY = ["@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
+                   "@jupyter/nbgrader:course-list"]
+
+
+def status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url) as r:
+            return r.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+@pytest.mark.parametrize("role", ["student", "instructor"])
+def test_students_get_validate_and_assignments_instructors_everything(role):
+    proc, _, url = start_lab(free_port(), "--role", role)
+    port, token = url.groups()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with urllib.request.urlopen(f"{base}/lab?token={token}") as r:
+            page = r.read().decode()
+        disabled = json.loads(re.search(r'"disabledExtensions": (\[[^\]]*\])', page).group(1))
+        formgrader = status(f"{base}/formgrader?token={token}")
+        validate = status(f"{base}/nbgrader_version?version=0&token={token}")
+        assignments = status(f"{base}/assignments?token={token}")
+    finally:
+        assert_stops_with_its_server(proc, int(port), signal.SIGINT)
+    assert validate == 200 and assignments != 404, (
+        f"{role}: Validate ({validate}) and the assignment list ({assignments}) must be served")
+    if role == "student":
+        assert sorted(disabled) == sorted(INSTRUCTOR_ONLY), f"student page disables {disabled}"
+        assert formgrader == 404, f"a student's server answers /formgrader with {formgrader}"
+    else:
+        assert not set(disabled) & set(INSTRUCTOR_ONLY), f"instructor page disables {disabled}"
+        assert formgrader == 200, f"an instructor's /formgrader answers {formgrader}"

@@ -65,6 +65,7 @@ def test_sweep_shapes_and_self_first(small_sweep):
     assert not (result["owners"]["1"] == trained.test).any(), "a user was their own substitute"
 
 
+@pytest.mark.slow  # the per-user loop is the slow reference the sweep replaces
 def test_batched_sweep_agrees_with_the_per_user_loop(small_sweep):
     trained, result = small_sweep
     loop = nearmiss.per_user_loop(trained)

@@ -4,28 +4,13 @@ from __future__ import annotations
 
 import ast
 import re
-import shutil
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
-from conftest import READY, ROOT, cells, nbgrader, nbgrader_meta
+from conftest import READY, ROOT, cells, is_test_cell, nbgrader_meta
 from course import lessons
 
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
-
-
-def execute(path, allow_errors=False):
-    nb = nbformat.read(str(path), as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=allow_errors,
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    return nb
-
-
-def is_test_cell(cell) -> bool:
-    meta = nbgrader_meta(cell)
-    return bool(meta.get("grade")) and not meta.get("solution") and cell.cell_type == "code"
 
 
 def errored(cell) -> bool:
@@ -37,14 +22,16 @@ def test_at_least_one_lesson_is_ready():
 
 
 @pytest.mark.parametrize("lesson_id", READY)
-def test_solution_runs_top_to_bottom(lesson_id):
-    execute(lessons.solution_path(lesson_id))
+def test_solution_runs_top_to_bottom(lesson_id, one_kernel):
+    row = one_kernel[lesson_id]
+    assert row["ok"], (f"{lesson_id} stops at a cell: {row['error'].get('ename')}: "
+                       f"{row['error'].get('evalue')}\nin: {row['error'].get('cell')!r}")
 
 
 @pytest.mark.parametrize("lesson_id", READY)
-def test_release_fails_every_test_cell_and_nothing_else(lesson_id, monkeypatch):
-    monkeypatch.setenv("NBGRADER_EXECUTION", "validate")  # run it as nbgrader validate would
-    nb = execute(lessons.lesson_path(lesson_id), allow_errors=True)
+def test_release_fails_every_test_cell_and_nothing_else(lesson_id, notebooks):
+    """The untouched release as nbgrader autograded it (one execution, shared with the round trip)."""
+    nb = notebooks.graded(lesson_id).notebooks["untouched"]
     tests = [c for c in nb.cells if is_test_cell(c)]
     assert tests, "a lesson must have autograded test cells"
     passing = [nbgrader_meta(c)["grade_id"] for c in tests if not errored(c)]
@@ -60,14 +47,14 @@ def test_release_fails_every_test_cell_and_nothing_else(lesson_id, monkeypatch):
 
 @pytest.mark.parametrize("lesson_id", READY)
 def test_lessons_are_exactly_what_nbgrader_generates(lesson_id, generated_course):
-    made = sorted(p.relative_to(generated_course / "lessons" / lesson_id)
-                  for p in (generated_course / "lessons" / lesson_id).rglob("*") if p.is_file())
+    fresh_dir = generated_course.lesson(lesson_id)
+    made = sorted(p.relative_to(fresh_dir) for p in fresh_dir.rglob("*") if p.is_file())
     committed = sorted(p.relative_to(ROOT / "lessons" / lesson_id)
                        for p in (ROOT / "lessons" / lesson_id).rglob("*")
                        if p.is_file() and "__pycache__" not in p.parts)
     assert made == committed, "lessons/ has other files than nbgrader makes: run `make lessons`"
     for rel in made:
-        fresh = (generated_course / "lessons" / lesson_id / rel).read_bytes()
+        fresh = (fresh_dir / rel).read_bytes()
         assert fresh == (ROOT / "lessons" / lesson_id / rel).read_bytes(), (
             f"lessons/{lesson_id}/{rel} differs from what solutions/ generates: run `make lessons`")
 
@@ -105,27 +92,9 @@ def test_lesson_structure(lesson_id):
                 f"[{nbgrader_meta(c)['grade_id']}] assertion without a message at line {node.lineno}")
 
 
-def autograded_scores(course, lesson_id):
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{course / 'autograder' / 'gradebook.db'}") as gb:
-        out = {}
-        for student in ("solution", "untouched"):
-            nb = gb.find_submission_notebook(lesson_id, lesson_id, student)
-            out[student] = (nb.code_score, nb.max_code_score)
-        return out
-
-
 @pytest.mark.parametrize("lesson_id", READY)
-def test_autograde_round_trip(lesson_id, generated_course):
-    course = generated_course
-    for student, source in (("solution", lessons.solution_path(lesson_id)),
-                            ("untouched", course / "lessons" / lesson_id / f"{lesson_id}.ipynb")):
-        dest = course / "autograder" / "submitted" / student / lesson_id
-        dest.mkdir(parents=True, exist_ok=True)
-        shutil.copy(source, dest / f"{lesson_id}.ipynb")
-    nbgrader("autograde", lesson_id, "--force", cwd=course)
-    scores = autograded_scores(course, lesson_id)
+def test_autograde_round_trip(lesson_id, notebooks):
+    scores = notebooks.graded(lesson_id).scores
     full, top = scores["solution"]
     assert top > 0 and full == top, f"the solution scored {full} of {top} autograded points"
     assert scores["untouched"][0] == 0, f"the untouched release scored {scores['untouched'][0]}"

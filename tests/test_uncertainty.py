@@ -2,8 +2,6 @@
 twist, the acceptance criteria of the headline experiment, and exercise/twin agreement."""
 from __future__ import annotations
 
-import os
-
 import nbformat
 import numpy as np
 import pytest
@@ -15,21 +13,12 @@ from course import uncertainty as U
 
 # --- the headline experiment ---------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def result():
-    from course.tooling.reproduce import run
-
-    if not os.environ.get("COURSE_DATA_MIRROR"):
-        # no mirror: keep this test offline (the real data is tested in test_datasets.py)
-        original = U.persona_statements_or_skip
-        U.persona_statements_or_skip = lambda seed=0: {"skipped": "COURSE_DATA_MIRROR unset"}
-        try:
-            return run("03_abstention", seed=0)
-        finally:
-            U.persona_statements_or_skip = original
-    return run("03_abstention", seed=0)
+@pytest.fixture
+def result(reproduced):
+    return reproduced("03_abstention")
 
 
+@pytest.mark.lesson("03_abstention")
 def test_result_has_the_documented_keys(result):
     import json
 
@@ -42,9 +31,11 @@ def test_result_has_the_documented_keys(result):
     assert set(result["overconfident"]["before"]) == keys
     assert set(result["overconfident"]["after_calibration"]) == keys
     for row in ("true", "swapped", "swapped_with_identity_check", "true_with_identity_check"):
-        assert set(result["near_miss"][row]) == {"accuracy", "mean_certainty", "abstain_rate"}
+        assert set(result["near_miss"][row]) == {"accuracy", "mean_certainty", "abstain_rate",
+                                                  "users_rejected", "answered_accuracy"}
 
 
+@pytest.mark.lesson("03_abstention")
 def test_full_and_sparse_personas(result):
     full, sweep = result["full_persona"], result["sparsity"]
     assert 0.60 <= full["accuracy"] <= 0.85, f"full-persona accuracy {full['accuracy']:.3f}"
@@ -57,6 +48,7 @@ def test_full_and_sparse_personas(result):
     assert sweep["accuracy"][-1] > sparsest + 0.1, "accuracy should rise with the persona"
 
 
+@pytest.mark.lesson("03_abstention")
 def test_overconfident_judge_and_its_calibration(result):
     before, after = result["overconfident"]["before"], result["overconfident"]["after_calibration"]
     assert before["high_certainty_coverage"] >= 0.60, (
@@ -67,6 +59,7 @@ def test_overconfident_judge_and_its_calibration(result):
     assert gain >= 0.08, f"after calibration the high-certainty gain is only {gain:.3f}"
 
 
+@pytest.mark.lesson("03_abstention")
 def test_near_miss_defeats_certainty_and_the_identity_check_restores_it(result):
     m = result["near_miss"]
     true, swapped = m["true"], m["swapped"]
@@ -76,14 +69,18 @@ def test_near_miss_defeats_certainty_and_the_identity_check_restores_it(result):
         f"swapped accuracy {swapped['accuracy']:.3f} vs true {true['accuracy']:.3f}")
     assert swapped["abstain_rate"] <= true["abstain_rate"] + 0.10, (
         f"plain rule abstains {swapped['abstain_rate']:.3f} on swapped vs {true['abstain_rate']:.3f}")
-    assert m["swapped_with_identity_check"]["abstain_rate"] >= 0.50, (
-        f"identity check abstains on only {m['swapped_with_identity_check']['abstain_rate']:.3f} "
-        "of swapped personas")
-    assert m["true_with_identity_check"]["abstain_rate"] <= 0.20, (
-        f"identity check abstains on {m['true_with_identity_check']['abstain_rate']:.3f} "
-        "of true personas")
+    checked_swap, checked_true = m["swapped_with_identity_check"], m["true_with_identity_check"]
+    assert checked_swap["users_rejected"] >= 0.50, (
+        f"identity check rejects only {checked_swap['users_rejected']:.3f} of swapped personas")
+    assert checked_true["users_rejected"] <= 0.25, (
+        f"identity check rejects {checked_true['users_rejected']:.3f} of true personas")
+    for name in ("true", "swapped"):  # the check only ever adds abstentions
+        assert m[f"{name}_with_identity_check"]["abstain_rate"] >= m[name]["abstain_rate"], name
+    assert checked_swap["abstain_rate"] >= 0.85, f"swapped personas answered: {checked_swap}"
+    assert m["true"]["users_rejected"] == 0.0 and m["swapped"]["users_rejected"] == 0.0
 
 
+@pytest.mark.lesson("03_abstention")
 def test_real_data_is_reported_or_skipped_with_a_reason(result):
     real = result["real_data"]
     if "skipped" in real:

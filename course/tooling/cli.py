@@ -1,4 +1,5 @@
-"""``python -m course``: list the lessons, reproduce a lesson's result, benchmark notebooks."""
+"""``python -m course``: list the lessons, reproduce a lesson's result, benchmark notebooks,
+export a lesson's data in the SPF authors' layout and fit SPF on any such folder."""
 from __future__ import annotations
 
 import argparse
@@ -57,6 +58,38 @@ def _bench(args) -> int:
     return bench_main(as_json=args.json)
 
 
+#: lessons whose data can be exported: id -> writer(seed, folder)
+EXPORTS = {"05_social": "course.socialdata:export_town"}
+
+
+def _export(args) -> int:
+    if args.lesson_id not in EXPORTS:
+        raise ValueError(f"lesson {args.lesson_id!r} has no data to export; "
+                         f"exportable: {', '.join(EXPORTS)}")
+    folder = lessons.load(EXPORTS[args.lesson_id])(seed=args.seed, folder=args.out)
+    print(f"wrote {', '.join(sorted(p.name for p in folder.iterdir()))} to {folder}")
+    return 0
+
+
+def _spf(args) -> int:
+    from ..socialdata import fit_folder
+
+    result = fit_folder(args.folder, model=args.model, n_factors=args.K,
+                        iterations=args.iterations, seed=args.seed, progress=not args.json)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print_table(result)
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m course", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -69,6 +102,23 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="time every solution notebook against the budgets")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=_bench)
+    e = sub.add_parser("export", help="write a lesson's data as train/validation/test/network "
+                                      ".tsv (the SPF authors' folder layout)")
+    e.add_argument("lesson_id")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--out", required=True, help="the folder to write")
+    e.set_defaults(func=_export)
+    f = sub.add_parser("spf", help="fit SPF (or PF, social-only) on a folder in the SPF authors' "
+                                   "layout; print NCRR on test.tsv and seconds per iteration")
+    f.add_argument("folder")
+    f.add_argument("--K", type=_positive, default=10, help="number of factors (default 10)")
+    f.add_argument("--iterations", type=_positive, default=None,
+                   help="run exactly N iterations per fit (default: until the validation "
+                        "log-likelihood converges)")
+    f.add_argument("--model", choices=("spf", "pf", "social_only"), default="spf")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--json", action="store_true")
+    f.set_defaults(func=_spf)
     return p
 
 

@@ -2,6 +2,11 @@
 
 JupyterLab runs in its own session so that Ctrl-C reaches only this launcher, which then
 shuts the server down cleanly instead of leaving it asking "Shutdown this Jupyter server?".
+
+Two roles, set the way nbgrader documents it (its lab and server extensions enabled or
+disabled by Jupyter config): a **student** (the default) sees nbgrader's Validate button and
+its Assignments list only; an **instructor** (``--role instructor``, ``make lab-instructor``)
+also gets Create Assignment, Formgrader and the course list.
 """
 from __future__ import annotations
 
@@ -17,12 +22,16 @@ import urllib.request
 
 from ..lessons import ROOT
 
-__all__ = ["free_port", "lab_command", "lab_env", "main", "CONFIG_DIR"]
+__all__ = ["free_port", "lab_command", "lab_env", "main", "CONFIG_DIR", "ROLES"]
 
 DEFAULT_PORT = 8888
 # Jupyter config the course carries (no news pop-up, no update check); Binder's postBuild
 # copies the same folder into the environment
 CONFIG_DIR = ROOT / "jupyter"
+#: role -> config folders put first on JUPYTER_CONFIG_PATH; jupyter/student disables
+#: nbgrader's instructor extensions (``jupyter labextension disable`` and
+#: ``jupyter server extension disable`` write the same files)
+ROLES = {"student": (CONFIG_DIR, CONFIG_DIR / "student"), "instructor": (CONFIG_DIR,)}
 
 
 def port_is_free(port: int) -> bool:
@@ -51,11 +60,13 @@ def lab_command(port: int, token: str, root_dir: str) -> list[str]:
     return cmd
 
 
-def lab_env(base: dict[str, str] | None = None) -> dict[str, str]:
-    """The server's environment: the course's config folder first on JUPYTER_CONFIG_PATH."""
+def lab_env(base: dict[str, str] | None = None, role: str = "student") -> dict[str, str]:
+    """The server's environment: the role's config folders first on JUPYTER_CONFIG_PATH."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {sorted(ROLES)}, got {role!r}")
     env = dict(os.environ if base is None else base)
     extra = env.get("JUPYTER_CONFIG_PATH")
-    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(filter(None, [str(CONFIG_DIR), extra]))
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(filter(None, [*map(str, ROLES[role]), extra]))
     return env
 
 
@@ -84,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m course.tooling.lab", description=__doc__)
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)))
     p.add_argument("--dir", default=str(ROOT / "lessons"), help="folder to open")
+    p.add_argument("--role", choices=sorted(ROLES), default=os.environ.get("ROLE") or "student",
+                   help="student: Validate and Assignments only (default); instructor: all of "
+                        "nbgrader's tools")
     args = p.parse_args(argv)
 
     port = args.port
@@ -94,11 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     # cwd=ROOT: nbgrader's Validate button reads nbgrader_config.py from the server's cwd
     root_dir = os.path.abspath(args.dir)
     proc = subprocess.Popen(lab_command(port, token, root_dir), start_new_session=True,
-                            cwd=ROOT, env=lab_env())
+                            cwd=ROOT, env=lab_env(role=args.role))
     url = f"http://127.0.0.1:{port}/lab?token={token}"
     try:
         wait_until_up(f"http://127.0.0.1:{port}/api/status?token={token}", proc)
-        print(f"\nThe course is open at:\n\n    {url}\n\nPress Ctrl-C to stop.", flush=True)
+        print(f"\nThe course is open ({args.role} view) at:\n\n    {url}\n\nPress Ctrl-C to stop.",
+              flush=True)
         proc.wait()
     except KeyboardInterrupt:
         print("\nStopping JupyterLab ...", flush=True)

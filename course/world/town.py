@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-__all__ = ["TownConfig", "Town", "make_town", "topic_usage"]
+__all__ = ["TownConfig", "Town", "make_town", "topic_usage", "check_fields"]
 
 
 @dataclass(frozen=True)
@@ -78,20 +78,31 @@ class TownConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        positive = ("n_users", "n_interactions", "n_topics", "n_communities", "n_dims")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("shared_taste", "general_taste", "exploration"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        for name in ("topic_focus", "user_topic_spread"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("population_strength", "choice_noise", "drift", "query_noise",
-                     "attribute_noise"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
+        check_fields(self, counts=("n_users", "n_interactions", "n_topics", "n_communities", "n_dims"),
+                     shares=("shared_taste", "general_taste", "exploration"),
+                     positive=("topic_focus", "user_topic_spread"),
+                     non_negative=("population_strength", "choice_noise", "drift", "query_noise",
+                                   "attribute_noise"))
+
+
+#: the rule each kind of field of a configuration obeys, and how a violation is named
+_RULES = {"counts": (lambda v: v >= 1, "at least 1"), "shares": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
+          "positive": (lambda v: v > 0, "positive"), "non_negative": (lambda v: v >= 0, "non-negative")}
+
+
+def check_fields(config, **kinds: tuple[str, ...]) -> None:
+    """Raise ``ValueError`` naming the first field of ``config`` that breaks its kind's rule.
+
+    Args:
+        config: a dataclass of parameters (a town's or a facet's).
+        **kinds: field names by kind: ``counts`` (>= 1), ``shares`` (in [0, 1]),
+            ``positive`` (> 0), ``non_negative`` (>= 0).
+    """
+    for kind, names in kinds.items():
+        rule, accepted = _RULES[kind]
+        for name in names:
+            if not rule(getattr(config, name)):
+                raise ValueError(f"{name} must be {accepted}, got {getattr(config, name)}")
 
 
 @dataclass

@@ -1,0 +1,313 @@
+"""Lesson 05's experiment: SPF against its baselines on the social town, and on FilmTrust.
+
+The town's social facet is :mod:`course.world.social`; the models are :mod:`course.spf`
+(SPF, PF, social-only and the look-alike regularizer, all by CAVI) and the metrics
+:mod:`course.ranking`. Here they meet: the lesson's settings, how each method is fitted
+(hyperparameters chosen on validation data), per-user NCRR and NDCG with paired bootstrap
+intervals (``course.metrics``), the break-it grid, ``reproduce`` and ``benchmark``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import scipy.sparse as sp
+from tqdm.auto import tqdm
+
+from .metrics import paired_bootstrap_gap
+from .ranking import candidates_mask, ncrr, positions
+from .spf import Fit, fit_spf
+from .world import TownConfig, make_town
+from .world.social import INFLUENCED, TEST, SocialConfig, SocialTown, make_social
+
+__all__ = ["LESSON", "TAU_PRIORS", "PULLS", "N_FACTORS", "WARM_MIN_ITER", "METHODS",
+           "social_town", "fit_method", "popularity_scores", "Comparison", "method_scores",
+           "compare", "PAPER_NCRR", "REFERENCE_FILMTRUST", "FILMTRUST_METHODS", "evaluate_data",
+           "filmtrust_or_skip", "reproduce", "benchmark", "GRID_INFLUENCE", "GRID_HOMOPHILY",
+           "GRID_METHODS", "influence_grid"]
+
+
+def popularity_scores(train: sp.spmatrix) -> np.ndarray:
+    """(I,) exact click counts per item (no rounding; ties are split evenly when ranked)."""
+    return np.asarray(sp.csr_matrix(train).sum(axis=0), dtype=float).ravel()
+
+
+#: the lesson's town: 2,000 users (the town's default) and 1,000 items, about 54,000 training
+#: clicks and 17 friends each (the size at which the authors' C++ code was timed)
+LESSON = SocialConfig()
+#: Gamma (shape, rate) priors on tau that SPF chooses from by validation log-likelihood: the
+#: paper's (2, 5), and two that let an influence shrink towards 0
+TAU_PRIORS = ((2.0, 5.0), (0.5, 5.0), (0.1, 1.0))
+#: look-alike strengths chosen from by validation log-likelihood
+PULLS = (1.0, 3.0)
+N_FACTORS = 10
+#: fewest iterations of a fit that starts from PF's (it starts near its optimum)
+WARM_MIN_ITER = 10
+METHODS = ("spf", "pf", "social_only", "lookalike", "popularity", "oracle")
+
+
+def social_town(seed: int = 0, n_users: int = 2000, **overrides) -> SocialTown:
+    """The lesson's social town: the town of ``n_users`` (seed ``seed``) and its social facet
+    with ``LESSON``'s parameters, changed by ``overrides`` (e.g. ``influence=0``)."""
+    town = make_town(TownConfig(n_users=n_users, n_interactions=1, seed=seed))
+    return make_social(town, replace(LESSON, seed=seed, **overrides))
+
+
+def fit_method(method: str, train, network, validation, *, start: Fit | None = None,
+               random_state: int = 0, progress: bool = False, **kwargs) -> Fit:
+    """Fit one of "pf", "spf", "lookalike" or "social_only" the lesson's way.
+
+    PF, SPF and the look-alike all continue from the same PF fit ``start`` (fitted from a
+    random start when not given) with the same stopping rule, so that none of them gets more
+    training than the others. "spf" tries every tau prior in ``TAU_PRIORS`` and "lookalike"
+    every strength in ``PULLS``; the best validation log-likelihood wins, and the candidates
+    are kept in its ``tried`` list. ``kwargs`` go to :func:`fit_spf` (e.g. ``fixed_iter``).
+    """
+    common = {"n_factors": N_FACTORS, "random_state": random_state, "progress": progress,
+              **kwargs}
+    if method == "social_only":
+        return fit_spf(train, network, validation, model=method, **common)
+    if method not in ("pf", "spf", "lookalike"):
+        raise ValueError(f"method must be spf, pf, social_only or lookalike, got {method!r}")
+    start = start or fit_spf(train, network, validation, model="pf", **common)
+    warm = dict(common, init=start, min_iter=WARM_MIN_ITER)
+    if method == "pf":
+        fits = [fit_spf(train, network, validation, model="pf", **warm)]
+    elif method == "spf":
+        fits = [fit_spf(train, network, validation, model="spf", a_tau=a, b_tau=b, **warm)
+                for a, b in TAU_PRIORS]
+    else:
+        fits = [fit_spf(train, network, validation, model="pf", pull=p, **warm) for p in PULLS]
+    best = max(fits, key=lambda f: f.validation_ll[-1])
+    best.tried = fits
+    return best
+
+
+def _fit_all(methods, train, network, validation, random_state: int, progress: bool,
+             **kwargs) -> dict:
+    """The fitted models among ``methods`` (popularity and the oracle are not fitted), the
+    factor models continuing from one shared PF start."""
+    learned = [m for m in methods if m in ("pf", "spf", "lookalike", "social_only")]
+    start = None
+    if set(learned) - {"social_only"}:
+        start = fit_spf(train, network, validation, model="pf", random_state=random_state,
+                        progress=progress, **{"n_factors": N_FACTORS, **kwargs})
+    return {m: fit_method(m, train, network, validation, start=start, random_state=random_state,
+                          progress=progress, **kwargs) for m in learned}
+
+
+@dataclass
+class Comparison:
+    """Per-user NCRR and NDCG of several methods on one town's test clicks.
+
+    Attributes:
+        users: (n,) the users with at least one test click (the unit of every average).
+        ncrr, ndcg: method -> (n,) per-user values.
+        by_origin: "influenced" / "own_taste" -> method -> (n_o,) per-user NCRR, counting
+            only test clicks of that origin as relevant (the others leave the candidates).
+        fits: method -> the :class:`Fit` (models that learn).
+    """
+
+    users: np.ndarray
+    ncrr: dict
+    ndcg: dict
+    by_origin: dict
+    fits: dict
+
+    def mean(self, method: str, metric: str = "ncrr") -> float:
+        return float(np.mean(getattr(self, metric)[method]))
+
+    def gain(self, a: str, b: str, random_state: int = 0) -> dict:
+        """Paired bootstrap of NCRR a - b over users (``course.metrics``)."""
+        return paired_bootstrap_gap(self.ncrr[a], self.ncrr[b], random_state=random_state)
+
+
+def method_scores(st: SocialTown, methods=METHODS, random_state: int = 0,
+                  progress: bool = False) -> tuple[dict, dict]:
+    """(scores, fits): (U, I) scores of each method on a town, and the fitted models."""
+    fits = _fit_all(methods, st.train, st.network, st.validation, random_state, progress)
+    scores = {}
+    for m in methods:
+        if m == "popularity":
+            scores[m] = np.broadcast_to(popularity_scores(st.train), (st.n_users, st.n_items))
+        elif m == "oracle":
+            scores[m] = st.oracle_scores()
+        else:
+            scores[m] = fits[m].scores()
+    return scores, fits
+
+
+def compare(st: SocialTown, methods=METHODS, random_state: int = 0,
+            progress: bool = False) -> Comparison:
+    """Fit and evaluate ``methods`` on a town: candidates are all items a user has not clicked
+    in training or validation; relevant are their test clicks."""
+    scores, fits = method_scores(st, methods, random_state, progress)
+    candidates = candidates_mask(st.train + st.validation)
+    test = st.test.toarray() > 0
+    users = np.flatnonzero(test.any(axis=1))
+    influenced = st.clicks(TEST, INFLUENCED).toarray() > 0
+    ncrr_, ndcg_ = {}, {}
+    by_origin = {"influenced": {}, "own_taste": {}}
+    for m, s in scores.items():
+        pos = positions(s, test, candidates)
+        ncrr_[m], ndcg_[m] = pos.gain("reciprocal")[users], pos.gain("log")[users]
+        caused = influenced[pos.users, pos.items]
+        for name, drop in (("influenced", ~caused), ("own_taste", caused)):
+            if not drop.all():
+                value = pos.without(drop).gain("reciprocal")
+                by_origin[name][m] = value[~np.isnan(value)]
+    by_origin = {name: d for name, d in by_origin.items() if d}
+    return Comparison(users, ncrr_, ndcg_, by_origin, fits)
+
+
+def summary(c: Comparison, methods) -> dict:
+    """JSON-ready means of a comparison: NCRR (and NDCG) per method."""
+    return {m: round(c.mean(m), 4) for m in methods}
+
+
+#: NCRR bars of Chaney et al. (2015) read off the paper's chart (+-0.001); "lookalike" is the
+#: best of their similarity-based social baselines (SocialMF, TrustMF, RSTE, ...)
+PAPER_NCRR = {"Ciao": {"spf": 0.040, "social_only": 0.036, "pf": 0.022, "popularity": 0.026,
+                       "lookalike": 0.016},
+              "Epinions": {"spf": 0.062, "social_only": 0.058, "pf": 0.021, "popularity": 0.005,
+                           "lookalike": 0.014}}
+#: the authors' C++ code (ajbc/spf@a2f9712) on FilmTrust, run by the course's lead: ratings >=
+#: 3.5 as clicks, 89/10/1 split, K = 10, 30 iterations; popularity ranked by exact counts
+REFERENCE_FILMTRUST = {"spf": 0.242, "pf": 0.242, "social_only": 0.064, "popularity": 0.248}
+FILMTRUST_METHODS = ("spf", "pf", "social_only", "popularity")
+
+
+def evaluate_data(data, methods=FILMTRUST_METHODS, random_state: int = 0,
+                  progress: bool = False) -> dict:
+    """Fit ``methods`` on a :class:`~course.socialdata.SocialData` and score them as the
+    reference evaluation does (its candidate set, see ``reference_candidates``).
+
+    Returns:
+        ``{"users", "ncrr": {method: per-user (n,)}, "fits": {method: Fit}}``.
+    """
+    from .socialdata import reference_candidates
+
+    relevant, candidates = reference_candidates(data)
+    users = np.flatnonzero(relevant.any(axis=1))
+    fits = _fit_all(methods, data.train, data.network, data.validation, random_state, progress)
+    ncrr_ = {}
+    for m in methods:
+        scores = (np.broadcast_to(popularity_scores(data.train), data.shape)
+                  if m == "popularity" else fits[m].scores())
+        ncrr_[m] = ncrr(scores, relevant, candidates)[users]
+    return {"users": users, "ncrr": ncrr_, "fits": fits}
+
+
+def filmtrust_or_skip(seed: int = 0, progress: bool = False) -> dict:
+    """PF, SPF, social-only and popularity on FilmTrust, or ``{"skipped": reason}``."""
+    from .datasets import DatasetUnavailable
+    from .socialdata import load_filmtrust
+
+    try:
+        data = load_filmtrust(seed)
+    except DatasetUnavailable as err:
+        return {"skipped": str(err)}
+    result = evaluate_data(data, random_state=seed, progress=progress)
+    out = {**data.describe(), "test_users": int(result["users"].size),
+           "ncrr": {m: round(float(np.mean(v)), 4) for m, v in result["ncrr"].items()},
+           "gain_spf_minus_pf": _rounded(paired_bootstrap_gap(result["ncrr"]["spf"],
+                                                              result["ncrr"]["pf"],
+                                                              random_state=seed)),
+           "tau_prior": list(result["fits"]["spf"].tau_prior),
+           "reference_cpp": REFERENCE_FILMTRUST}
+    return out
+
+
+def _rounded(gap: dict) -> dict:
+    return {"mean": round(gap["mean"], 4), "ci95": [round(x, 4) for x in gap["ci95"]]}
+
+
+def reproduce(seed: int = 0, progress: bool = False) -> dict:
+    """The lesson's headline: SPF against its baselines on the town, where its gain comes
+    from, the two conditions that remove it, and FilmTrust."""
+    st = social_town(seed)
+    main = compare(st, random_state=seed, progress=progress)
+    none = compare(social_town(seed, influence=0.0), GRID_METHODS, seed, progress)
+    alike = compare(social_town(seed, influence=0.0, homophily=1.0), GRID_METHODS, seed, progress)
+    return {
+        "ncrr": summary(main, METHODS),
+        "ndcg": {m: round(main.mean(m, "ndcg"), 4) for m in METHODS},
+        "gain_spf_minus_pf": _rounded(main.gain("spf", "pf", seed)),
+        "gain_spf_minus_lookalike": _rounded(main.gain("spf", "lookalike", seed)),
+        "by_origin": {o: {m: round(float(np.mean(v[m])), 4) for m in ("spf", "pf", "lookalike")}
+                      for o, v in main.by_origin.items()},
+        "no_influence": summary(none, ("spf", "pf")),
+        "homophily_no_influence": summary(alike, ("spf", "lookalike")),
+        "seconds_per_iteration": {m: round(main.fits[m].seconds_per_iteration, 4)
+                                  for m in ("spf", "pf")},
+        "chosen": {"tau_prior": list(main.fits["spf"].tau_prior),
+                   "lookalike_pull": main.fits["lookalike"].pull},
+        "town": st.describe(),
+        "real_data": filmtrust_or_skip(seed, progress),
+    }
+
+
+def benchmark(users=(2000, 20000), iterations: int = 10, seed: int = 0) -> dict:
+    """Seconds per SPF iteration on the lesson's town and on a town with 10x the users (same
+    catalog, clicks and friends per user). Run it on one thread (``python -m course bench``
+    limits the threads); CPU seconds are reported beside wall seconds, since they do not
+    depend on how busy the machine is."""
+    rows = []
+    for n in users:
+        st = social_town(seed, n_users=n)
+        fit = fit_spf(st.train, st.network, st.validation, model="spf", a_tau=0.5, b_tau=5.0,
+                      n_factors=N_FACTORS, fixed_iter=iterations, progress=False)
+        rows.append({"users": n, "train_clicks": int(st.train.nnz),
+                     "ties": int(st.network.nnz // 2),
+                     "seconds_per_iteration": round(fit.seconds_per_iteration, 4),
+                     "cpu_seconds_per_iteration": round(fit.cpu_seconds_per_iteration, 4)})
+        del st, fit
+    first, last = rows[0], rows[-1]
+    return {"users": first["users"], "items": LESSON.n_items, "train_clicks": first["train_clicks"],
+            "seconds_per_iteration": first["seconds_per_iteration"],
+            "cpu_seconds_per_iteration": first["cpu_seconds_per_iteration"],
+            "scaling": [{k: r[k] for k in ("users", "seconds_per_iteration",
+                                           "cpu_seconds_per_iteration", "train_clicks")}
+                        for r in rows],
+            "summary": (f"SPF {first['seconds_per_iteration'] * 1000:.1f} ms per iteration "
+                        f"({first['cpu_seconds_per_iteration'] * 1000:.1f} ms CPU) on "
+                        f"{first['users']:,} users x {LESSON.n_items:,} items, "
+                        f"{first['train_clicks']:,} training clicks; "
+                        f"{last['seconds_per_iteration'] * 1000:.0f} ms "
+                        f"({last['cpu_seconds_per_iteration'] * 1000:.0f} ms CPU) on "
+                        f"{last['users']:,} users")}
+
+
+#: the heat-map's axes: influence strength x homophily, each cell a lesson-sized town
+GRID_INFLUENCE = (0.0, 0.01, 0.02)
+GRID_HOMOPHILY = (0.0, 1.0)
+GRID_METHODS = ("spf", "pf", "lookalike")
+
+
+def influence_grid(seed: int = 0, influences=GRID_INFLUENCE, homophilies=GRID_HOMOPHILY,
+                   done: dict | None = None, progress: bool = True) -> dict:
+    """PF, SPF and the look-alike on the lesson's town for every (influence, homophily).
+
+    Args:
+        done: ``{(influence, homophily): (town, comparison)}`` already computed (e.g. the
+            lesson's main town), reused instead of fitted again.
+
+    Returns:
+        ``{"influence": [...], "homophily": [...], "cells": {(i, j): cell}}``; each cell
+        holds ``"comparison"`` (a :class:`Comparison`), ``"tau"`` (SPF's learned tau on the
+        ties) and ``"strength"`` (the true influence strengths on the same ties).
+    """
+    done = done or {}
+    cells = {}
+    pairs = [(i, j) for i in range(len(influences)) for j in range(len(homophilies))]
+    for i, j in tqdm(pairs, desc="towns", disable=not progress, leave=False):
+        key = (influences[i], homophilies[j])
+        if key in done:
+            st, c = done[key]
+        else:
+            st = social_town(seed, influence=key[0], homophily=key[1])
+            c = compare(st, GRID_METHODS, random_state=seed)
+        tau = c.fits["spf"].tau.tocoo()
+        cells[(i, j)] = {"comparison": c, "tau": tau.data,
+                         "strength": np.asarray(st.strength[tau.row, tau.col]).ravel()}
+    return {"influence": list(influences), "homophily": list(homophilies), "cells": cells}
