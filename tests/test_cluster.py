@@ -29,6 +29,8 @@ distributed = pytest.importorskip("distributed", reason="pip install -e '.[test]
 LESSON = "00_orientation"
 LIMITS = ["--cell-timeout", "10", "--timeout", "90", "--memory-mb", "1024"]
 CHOSEN = ["n01-correct", "n01-blank", "n01-partial", "n02-correct", "h-os-exit", "h-invalid-json"]
+MISSING = "n03-missing"  # a student folder without a notebook: named, never graded
+STUDENTS = CHOSEN + [MISSING]
 STAMP = "2026-01-05 10:00:00.000000 UTC"
 BIN = Path(sys.executable).parent
 
@@ -133,7 +135,8 @@ class DaskCluster:
 
 @pytest.fixture(scope="module")
 def klass(tmp_path_factory) -> Path:
-    """Six students of lesson 00: honest ones, a crashing kernel, invalid JSON."""
+    """Six students of lesson 00 (honest ones, a crashing kernel, invalid JSON) and a seventh
+    whose folder holds no notebook."""
     course = make_course_copy(tmp_path_factory.mktemp("gen"))
     full = tmp_path_factory.mktemp("full")
     proc = autograder("classgen", LESSON, "--out", str(full), "--copies", "2", course=course)
@@ -142,6 +145,7 @@ def klass(tmp_path_factory) -> Path:
     for student in CHOSEN:
         shutil.copytree(full / student, out / student)
     (out / "n01-correct" / LESSON / "timestamp.txt").write_text(STAMP)
+    (out / MISSING / LESSON).mkdir(parents=True)
     return out
 
 
@@ -173,8 +177,8 @@ def same(rows: dict[str, dict]) -> dict[str, tuple]:
 
 def test_cluster_grades_exactly_like_local_grading(local, remote):
     course, rows = remote
-    assert set(rows) == set(CHOSEN), f"expected rows for {sorted(CHOSEN)}, seen {sorted(rows)}"
-    diff = {s: (same(local)[s], same(rows)[s]) for s in CHOSEN if same(local)[s] != same(rows)[s]}
+    assert set(rows) == set(STUDENTS), f"expected rows for {sorted(STUDENTS)}, seen {sorted(rows)}"
+    diff = {s: (same(local)[s], same(rows)[s]) for s in STUDENTS if same(local)[s] != same(rows)[s]}
     assert not diff, f"expected the local grades, seen (local, cluster): {diff}"
     assert rows["n01-correct"]["score"] != rows["n01-blank"]["score"], rows
     assert rows["h-os-exit"]["status"] == "crashed", "expected the jail's limits on the workers"
@@ -183,7 +187,9 @@ def test_cluster_grades_exactly_like_local_grading(local, remote):
             for sub, name in (("autograded", f"{LESSON}.ipynb"), ("feedback", f"{LESSON}.html")):
                 path = course / "autograder" / sub / student / LESSON / name
                 assert path.is_file(), f"expected the worker's {sub} file back at {path}"
+    assert rows[MISSING]["status"] == "missing" and "no notebook" in rows[MISSING]["reason"], rows[MISSING]
     books = gradebook_rows(course)
+    assert MISSING not in books, f"expected no grade for a folder without a notebook, seen {books[MISSING]}"
     assert books["n01-correct"][2] == STAMP[:19], f"expected the submission's timestamp, seen {books}"
     proc = autograder("check", LESSON, course=course)
     assert proc.returncode == 0, f"expected integrity, seen:\n{proc.stdout}"
@@ -221,7 +227,7 @@ def test_a_worker_killed_mid_run_loses_nothing_and_duplicates_nothing(local, kla
     cluster.workers[0] = cluster.worker("w3")  # later tests get two workers again
     assert run.returncode == 0, f"expected the run to finish on the other worker:\n{out}\n{err[-3000:]}"
     rows = read_csv(course / "grades.csv")
-    diff = {s: (same(local)[s], same(rows).get(s)) for s in CHOSEN if same(local)[s] != same(rows).get(s)}
+    diff = {s: (same(local)[s], same(rows).get(s)) for s in STUDENTS if same(local)[s] != same(rows).get(s)}
     assert not diff, f"expected the local grades after the kill, seen (local, cluster): {diff}"
     books = gradebook_rows(course)
     twice = {s: n for s, (n, _, _) in books.items() if n != 1}
