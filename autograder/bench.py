@@ -112,12 +112,14 @@ def ours(course: course_dir.Course, assignment: str, klass: Path, workers: int,
 @contextlib.contextmanager
 def dask_cluster(workers: int):
     """``(address, worker pids)`` of a Dask cluster on this machine: one process per worker,
-    one thread each, in the lessons' one-thread environment."""
+    one thread each, in the lessons' one-thread environment, started as the README says
+    (``--preload autograder.cluster``: the grader's imports happen when a worker starts)."""
     from distributed import Client, LocalCluster
 
     os.environ.update(_env())
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=None, preload=["autograder.cluster"]) as cluster, \
+            Client(cluster) as client:
         pids = client.run(os.getpid)
         yield cluster.scheduler_address, tuple(pids.values())
 

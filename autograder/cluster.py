@@ -20,6 +20,7 @@ import functools
 import hashlib
 import importlib
 import io
+import itertools
 import queue
 import shutil
 import tarfile
@@ -43,6 +44,7 @@ WORKERS_TIMEOUT_S = 30.0
 PLUGIN = "autograder-slots"
 SOURCES = ("course", "autograder")  # what workers must import, identical to the coordinator's
 RETURNED = (("autograded", "ipynb"), ("feedback", "html"))  # files a result brings back
+IN_FLIGHT = 3  # tasks submitted per worker thread: work queued on each, bounded memory
 
 
 class ClusterError(RuntimeError):
@@ -139,20 +141,35 @@ class Cluster:
     def grade(self, course: Course, assignment: str, staged: dict[str, Path],
               template: gradebook.Template, workdir: Path, limits: grade.Limits, feedback: bool,
               hide_hidden_tests: bool) -> Iterator[dict]:
-        """Results as the cluster's workers finish them; files written under ``workdir``."""
+        """Results as the cluster's workers finish them; files written under ``workdir``.
+        At most ``IN_FLIGHT`` tasks per worker thread are submitted at a time, so a large class
+        does not sit in the scheduler's memory (each task carries its notebook)."""
         run = {"id": uuid.uuid4().hex[:8], "course_id": course.course_id, "assignment": assignment,
                "limits": asdict(limits), "feedback": feedback, "hide_hidden_tests": hide_hidden_tests}
         blob = _pack(template.root)
         run["template_digest"] = hashlib.sha256(blob).hexdigest()
         [shared] = self.client.scatter([blob], broadcast=True, hash=False)
-        futures = {self.client.submit(grade_remote, run, shared, student, _submission(notebook),
-                                      key=f"grade-{assignment}-{student}-{run['id']}", pure=False): student
-                   for student, notebook in sorted(staged.items())}
+        waiting, students = iter(sorted(staged.items())), {}
+
+        def submit(student: str, notebook: Path):
+            future = self.client.submit(grade_remote, run, shared, student, _submission(notebook),
+                                        key=f"grade-{assignment}-{student}-{run['id']}", pure=False)
+            students[future] = student
+            return future
+
+        def more() -> list:  # up to the window of the workers there now (some may join later)
+            window = IN_FLIGHT * max(sum(self.client.nthreads().values()), 1)
+            return [submit(*job) for job in itertools.islice(waiting, max(window - len(students), 0))]
+
+        finished = as_completed(more(), loop=self.client.loop)
         try:
-            for future in as_completed(futures, loop=self.client.loop):
-                yield _received(workdir / "received" / futures[future], futures[future], future)
+            for future in finished:
+                student = students.pop(future)
+                finished.update(more())
+                yield _received(workdir / "received" / student, student, future)
+                shutil.rmtree(workdir / "received" / student, ignore_errors=True)
         finally:
-            self.client.cancel(list(futures))
+            self.client.cancel(list(students))
 
 
 def _received(folder: Path, student: str, future) -> dict:

@@ -33,6 +33,7 @@ MISSING = "n03-missing"  # a student folder without a notebook: named, never gra
 STUDENTS = CHOSEN + [MISSING]
 STAMP = "2026-01-05 10:00:00.000000 UTC"
 BIN = Path(sys.executable).parent
+PRELOAD = ("--preload", "autograder.cluster")  # as the README starts workers (one without it)
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -102,11 +103,11 @@ class DaskCluster:
         self.procs.append(proc)
         return proc
 
-    def worker(self, name: str, **extra: str) -> str:
+    def worker(self, name: str, *preload: str, **extra: str) -> str:
         """Start a worker (one thread, as grading wants); its address once it has joined."""
         before = set(self.client.scheduler_info()["workers"])
         self.start("worker", self.address, "--nthreads", "1", "--no-nanny", "--name", name,
-                   "--no-dashboard", **extra)
+                   "--no-dashboard", *preload, **extra)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             new = set(self.client.scheduler_info()["workers"]) - before
@@ -153,7 +154,7 @@ def klass(tmp_path_factory) -> Path:
 def cluster(tmp_path_factory):
     dask = DaskCluster(tmp_path_factory.mktemp("dask"))
     try:
-        dask.workers = [dask.worker("w1"), dask.worker("w2")]
+        dask.workers = [dask.worker("w1", *PRELOAD), dask.worker("w2")]
         yield dask
     finally:
         dask.close()
@@ -224,7 +225,7 @@ def test_a_worker_killed_mid_run_loses_nothing_and_duplicates_nothing(local, kla
     assert run.poll() is None and busy_since, "expected the victim to be grading mid-run"
     killed = _kill_tree(pid)
     out, err = run.communicate(timeout=300)
-    cluster.workers[0] = cluster.worker("w3")  # later tests get two workers again
+    cluster.workers[0] = cluster.worker("w3", *PRELOAD)  # later tests get two workers again
     assert run.returncode == 0, f"expected the run to finish on the other worker:\n{out}\n{err[-3000:]}"
     rows = read_csv(course / "grades.csv")
     diff = {s: (same(local)[s], same(rows).get(s)) for s in STUDENTS if same(local)[s] != same(rows).get(s)}
