@@ -15,16 +15,17 @@ import sys
 import time
 from pathlib import Path
 
+import distributed  # the test extra installs it: missing, the file fails to collect
 import psutil
 import pytest
 from nbgrader.api import Gradebook
 
+from autograder.cluster import PLUGIN
 from conftest import ROOT, make_course_copy
 
 # the workers take the same sandbox accounts as tests/test_autograder.py: never beside it
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("autograder")]
 
-distributed = pytest.importorskip("distributed", reason="pip install -e '.[test]' installs it")
 
 LESSON = "00_orientation"
 LIMITS = ["--cell-timeout", "10", "--timeout", "90", "--memory-mb", "1024"]
@@ -195,8 +196,11 @@ def remote(tmp_path_factory, klass, cluster) -> tuple[Path, dict[str, dict], lis
             break
         time.sleep(0.2)
     assert run.poll() is None and busy_since, "expected the victim to be grading mid-run"
+    scratch = cluster.client.run(lambda dask_worker: str(dask_worker.plugins[PLUGIN].scratch),
+                                 workers=[victim])[victim]
     killed = _kill_tree(pid)
     out, err = run.communicate(timeout=300)
+    shutil.rmtree(scratch)  # what a killed worker leaves (the README says so)
     cluster.workers[0] = cluster.worker("w3", *PRELOAD)
     assert run.returncode == 0, f"expected the run to finish on the other worker:\n{out}\n{err[-3000:]}"
     return course, read_csv(course / "grades.csv"), killed
