@@ -6,15 +6,13 @@ wrong). With ``--cluster``: this tool with 2 local workers against a Dask cluste
 processes on this machine (``grade --cluster``), started before the clock runs. Everything
 the tool does is timed (intake, template, sandbox, merge); for nbgrader only
 ``autograde`` is timed (its ``generate_assignment`` is set-up). Feedback is off on both sides:
-plain ``autograde`` does not make it. CPU seconds (all processes, kernels included) are
-reported beside wall times: on a busy machine they, not the wall times, are comparable.
+plain ``autograde`` does not make it.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -60,31 +58,13 @@ def _scratch_course(root: Path, dest: Path, assignment: str) -> course_dir.Cours
     return course_dir.load(dest)
 
 
-def _cpu_s(watch: tuple[int, ...] = ()) -> float:
-    """CPU seconds of this process's waited-for descendants (kernels included: each is reaped
-    by its parent, and the count climbs the tree), plus those of the processes in ``watch``
-    (a cluster's workers), their descendants and what they reaped; load does not change it."""
-    import psutil
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    total = usage.ru_utime + usage.ru_stime
-    for pid in watch:
-        root = psutil.Process(pid)
-        for proc in [root, *root.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):
-                t = proc.cpu_times()
-                total += t.user + t.system + t.children_user + t.children_system
-    return total
-
-
-def _timed(cmd: list[str], cwd: Path, watch: tuple[int, ...] = ()) -> tuple[float, float]:
-    """(wall, CPU) seconds of ``cmd`` (and of the ``watch`` processes meanwhile)."""
-    start, cpu = time.perf_counter(), _cpu_s(watch)
+def _timed(cmd: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    return wall, _cpu_s(watch) - cpu
+    return wall
 
 
 def _scores(course: course_dir.Course, assignment: str) -> dict[str, float]:
@@ -92,8 +72,8 @@ def _scores(course: course_dir.Course, assignment: str) -> dict[str, float]:
         return {s.student.id: s.code_score for s in gb.assignment_submissions(assignment)}
 
 
-def plain_nbgrader(course: course_dir.Course, assignment: str, klass: Path) -> tuple[float, float]:
-    """(wall, CPU) seconds of sequential ``nbgrader autograde`` on the class."""
+def plain_nbgrader(course: course_dir.Course, assignment: str, klass: Path) -> float:
+    """Wall time of sequential ``nbgrader autograde`` on the class."""
     shutil.copytree(klass, course.submitted, ignore=shutil.ignore_patterns("*.json"))
     nbgrader = str(Path(sys.executable).parent / "nbgrader")
     _timed([nbgrader, "generate_assignment", assignment, "--force"], course.root)
@@ -101,32 +81,29 @@ def plain_nbgrader(course: course_dir.Course, assignment: str, klass: Path) -> t
 
 
 def ours(course: course_dir.Course, assignment: str, klass: Path, workers: int,
-         cluster: tuple[str, tuple[int, ...]] | None = None) -> tuple[float, float]:
-    """(wall, CPU) of this tool with ``workers`` local workers, or on ``(address, worker pids)``."""
-    how = ["--cluster", cluster[0]] if cluster else ["--workers", str(workers)]
+         cluster: str | None = None) -> float:
+    """Wall time of this tool with ``workers`` local workers, or on the Dask ``cluster``."""
+    how = ["--cluster", cluster] if cluster else ["--workers", str(workers)]
     return _timed([sys.executable, "-m", "autograder", "--course", str(course.root), "grade",
-                   assignment, "--submissions", str(klass), *how, "--no-feedback"], course.root,
-                  cluster[1] if cluster else ())
+                   assignment, "--submissions", str(klass), *how, "--no-feedback"], course.root)
 
 
 @contextlib.contextmanager
 def dask_cluster(workers: int):
-    """``(address, worker pids)`` of a Dask cluster on this machine: one process per worker,
+    """The address of a Dask cluster on this machine: one process per worker,
     one thread each, in the lessons' one-thread environment, started as the README says
     (``--preload autograder.cluster``: the grader's imports happen when a worker starts)."""
-    from distributed import Client, LocalCluster
+    from distributed import LocalCluster
 
     os.environ.update(_env())
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None, preload=["autograder.cluster"]) as cluster, \
-            Client(cluster) as client:
-        pids = client.run(os.getpid)
-        yield cluster.scheduler_address, tuple(pids.values())
+                      dashboard_address=None, preload=["autograder.cluster"]) as cluster:
+        yield cluster.scheduler_address
 
 
 def run(root: Path, assignment: str | None, submissions: int, cluster: bool = False) -> dict:
     """Grade ``submissions`` students three ways (or locally and on a cluster, with 2 workers
-    each); wall and CPU times, ratios and score agreement."""
+    each); wall times, ratios and score agreement."""
     picked, solo_s = heaviest(root) if assignment is None else (assignment, None)
     work = Path(tempfile.mkdtemp(prefix="autograder-bench-"))
     base = course_dir.load(root)
@@ -142,11 +119,10 @@ def run(root: Path, assignment: str | None, submissions: int, cluster: bool = Fa
                  {"nbgrader": lambda c: plain_nbgrader(c, picked, klass),
                   "1 worker": lambda c: ours(c, picked, klass, 1),
                   "2 workers": lambda c: ours(c, picked, klass, 2)})
-        walls, cpus, agree, load = {}, {}, {}, {}
+        walls, agree, load = {}, {}, {}
         for name, grade in modes.items():
             course = _scratch_course(root, work / name.replace(" ", "-").replace(",", ""), picked)
-            wall, cpu = grade(course)
-            walls[name], cpus[name] = round(wall, 1), round(cpu, 1)
+            walls[name] = round(grade(course), 1)
             load[name] = round(os.getloadavg()[1], 1)  # other work on the machine skews ratios
             got = _scores(course, picked)
             agree[name] = sum(abs(got.get(s, -1) - v) < 1e-9 for s, v in expected.items())
@@ -155,11 +131,10 @@ def run(root: Path, assignment: str | None, submissions: int, cluster: bool = Fa
         shutil.rmtree(work)
     report = {"lesson": picked, "solution_s_under_grading": solo_s, "submissions": len(expected),
               "kept_for_inspection": str(work) if kept else None, "wall_s": walls,
-              "cpu_s": cpus, "matching_expected_scores": agree,
+              "matching_expected_scores": agree,
               "cpus": os.cpu_count(), "load_avg_5min_after_each": load}
     if cluster:
         report["cluster_vs_local_2_workers"] = round(walls["cluster, 2 workers"] / walls["2 workers"], 2)
-        report["cluster_vs_local_2_workers_cpu"] = round(cpus["cluster, 2 workers"] / cpus["2 workers"], 2)
         return report
     return {**report,
             "speedup_2_workers_vs_nbgrader": round(walls["nbgrader"] / walls["2 workers"], 2),
