@@ -12,7 +12,7 @@ PYTEST := $(PY) -m pytest -n $(JOBS) --dist loadgroup
 # nbgrader runs helper tools (alembic) by name: the venv's bin must be on PATH
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: lab lab-instructor hub test check lessons bench grade bench-grade setup clean
+.PHONY: lab lab-instructor hub test check lessons bench grade bench-grade bench-cluster setup clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@tools/setup.sh
@@ -72,6 +72,10 @@ grade: $(STAMP)
 # 60 submissions of the heaviest finished lesson: 1 and 2 workers vs plain nbgrader autograde
 bench-grade: $(STAMP)
 	@$(PY) -m autograder bench
+
+# the same class graded by 2 local workers and by a Dask cluster of 2 workers on this machine
+bench-cluster: $(STAMP)
+	@$(PY) -m autograder bench --cluster $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT))
 
 clean:
 	rm -rf $(VENV) .pytest_cache autograder/gradebook.db autograder/submitted autograder/autograded autograder/feedback

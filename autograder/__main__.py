@@ -1,4 +1,4 @@
-"""Command line: ``python -m autograder {grade,check,classgen,bench,leaderboard} ...``."""
+"""Command line: ``python -m autograder {grade,check,classgen,bench,bench-gradebook,leaderboard} ...``."""
 from __future__ import annotations
 
 import argparse
@@ -27,6 +27,10 @@ def cmd_grade(args) -> int:
             print(f"error: --owner {args.owner}: no such account", file=sys.stderr)
             return 2
 
+    errors: tuple[type[Exception], ...] = (IntakeError,)
+    if args.cluster:
+        from .cluster import ClusterError
+        errors += (ClusterError,)
     course = _course(args)
     limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout,
                     memory_mb=args.memory_mb, output_bytes=args.output_bytes,
@@ -35,8 +39,8 @@ def cmd_grade(args) -> int:
     try:
         rows = grade_class(course, args.assignment, args.submissions, workers=args.workers,
                            limits=limits, feedback=not args.no_feedback,
-                           hide_hidden_tests=not args.show_hidden_tests)
-    except IntakeError as exc:
+                           hide_hidden_tests=not args.show_hidden_tests, cluster=args.cluster)
+    except errors as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     csv_path = args.csv or course.root / "autograder" / f"grades-{args.assignment}.csv"
@@ -80,6 +84,12 @@ def cmd_bench(args) -> int:
     return main(args)
 
 
+def cmd_bench_gradebook(args) -> int:
+    from .bench import main_gradebook
+
+    return main_gradebook(args)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
     p.add_argument("--course", type=Path, default=Path.cwd(),
@@ -92,6 +102,8 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--submissions", type=Path, required=True,
                    help="<dir>/<student>/<assignment>/*.ipynb, a folder of <student>_*.ipynb, or a zip")
     g.add_argument("--workers", type=int, default=2)
+    g.add_argument("--cluster", metavar="tcp://HOST:8786",
+                   help="grade on the workers of this Dask scheduler instead (see autograder/README.md)")
     g.add_argument("--csv", type=Path)
     g.add_argument("--timeout", type=float, default=Limits.timeout, help="seconds per submission")
     g.add_argument("--cell-timeout", type=int, default=Limits.cell_timeout, help="seconds per cell")
@@ -126,7 +138,14 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="60 submissions: 1 and 2 workers vs plain nbgrader autograde")
     b.add_argument("--assignment", help="default: the heaviest finished lesson")
     b.add_argument("--submissions", type=int, default=60)
+    b.add_argument("--cluster", action="store_true",
+                   help="2 local workers vs a Dask cluster of 2 workers on this machine")
     b.set_defaults(run=cmd_bench)
+
+    w = sub.add_parser("bench-gradebook", help="the gradebook's write rate (grades/s); --db for PostgreSQL")
+    w.add_argument("--assignment", default="00_orientation")
+    w.add_argument("--writes", type=int, default=200)
+    w.set_defaults(run=cmd_bench_gradebook)
     add_leaderboard(sub)
     return p
 

@@ -8,6 +8,7 @@ feedback page, and only if they are regular files.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -23,6 +24,7 @@ import tempfile
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 import nbformat
 from tqdm import tqdm
@@ -105,27 +107,35 @@ class Worker:
         self.results.close()
 
 
+def grade_one(worker: Worker, box: sandbox.Sandbox, job: dict, limits: Limits,
+              log: Path) -> tuple[dict, Worker]:
+    """Grade one job in ``box`` on ``worker``: (result, the worker to use next). A worker that
+    dies or overruns the limit (plus slack) is killed with its kernels and replaced."""
+    deadline = limits.timeout + WORKER_SLACK_S
+    job["sandbox"] = [box.uid if box.isolated else -1, box.gid if box.isolated else -1]
+    try:
+        result = worker.run(job, deadline)
+    except (OSError, ValueError):  # broken pipe or garbled line: replace the worker
+        result = None
+    if result is None:
+        code = worker.proc.poll()
+        worker.kill()  # its jailed kernels die with it (parent-death signal)
+        sandbox.end(box)
+        status, reason = (("timeout", f"grading ran over {deadline:g} s; the worker was stopped")
+                          if code is None else ("error", f"the grading worker died (exit code {code})"))
+        result = {"student": job["student"], "status": status, "notebooks": None, "reason": reason}
+        worker = Worker(log)
+    return result, worker
+
+
 def _slot(box: sandbox.Sandbox, jobs: queue.Queue, done: queue.Queue, limits: Limits, log: Path) -> None:
     worker = Worker(log)
-    deadline = limits.timeout + WORKER_SLACK_S
     while True:
         try:
             job = jobs.get_nowait()
         except queue.Empty:
             break
-        job["sandbox"] = [box.uid if box.isolated else -1, box.gid if box.isolated else -1]
-        try:
-            result = worker.run(job, deadline)
-        except (OSError, ValueError):  # broken pipe or garbled line: replace the worker
-            result = None
-        if result is None:
-            code = worker.proc.poll()
-            worker.kill()  # its jailed kernels die with it (parent-death signal)
-            sandbox.end(box)
-            status, reason = (("timeout", f"grading ran over {deadline:g} s; the worker was stopped")
-                              if code is None else ("error", f"the grading worker died (exit code {code})"))
-            result = {"student": job["student"], "status": status, "notebooks": None, "reason": reason}
-            worker = Worker(log)
+        result, worker = grade_one(worker, box, job, limits, log)
         done.put((job, result))
     worker.close()
 
@@ -172,23 +182,32 @@ def _public_files(template: gradebook.Template, workdir: Path) -> str:
     return str(dest)
 
 
+def job_common(course_id: str, assignment: str, template: gradebook.Template, workdir: Path,
+               limits: Limits, feedback: bool, hide_hidden_tests: bool) -> dict:
+    """What every job of one grading run shares (paths are on the machine that grades)."""
+    return {"assignment": assignment, "course_id": course_id, "notebook": assignment,
+            "template": str(template.root), "limits": asdict(limits), "feedback": feedback,
+            "hide_hidden_tests": hide_hidden_tests, "home_seed": str(_mpl_cache(workdir)),
+            "work_seed": _public_files(template, workdir),
+            "readonly": list(sandbox.readonly_paths(PACKAGE_ROOT)),
+            "lesson_modules": tamper.lesson_imports(
+                [c.source for nb in template.source.glob("*.ipynb")
+                 for c in nbformat.read(str(nb), 4).cells if c.cell_type == "code"])}
+
+
+def job_for(common: dict, student: str, notebook: Path, jobdir: Path) -> dict:
+    """One student's job: the staged notebook's folder, its timestamp, a scratch folder."""
+    stamp = notebook.parent / "timestamp.txt"
+    return {**common, "student": student, "submission": str(notebook.parent), "jobdir": str(jobdir),
+            "timestamp": stamp.read_text().strip() if stamp.exists() else None}
+
+
 def _jobs(course: Course, assignment: str, staged: dict[str, Path], template: gradebook.Template,
           workdir: Path, limits: Limits, feedback: bool, hide_hidden_tests: bool) -> list[dict]:
-    common = {"assignment": assignment, "course_id": course.course_id, "notebook": assignment,
-              "template": str(template.root), "limits": asdict(limits), "feedback": feedback,
-              "hide_hidden_tests": hide_hidden_tests, "home_seed": str(_mpl_cache(workdir)),
-              "work_seed": _public_files(template, workdir),
-              "readonly": list(sandbox.readonly_paths(PACKAGE_ROOT)),
-              "lesson_modules": tamper.lesson_imports(
-                  [c.source for nb in template.source.glob("*.ipynb")
-                   for c in nbformat.read(str(nb), 4).cells if c.cell_type == "code"])}
-    jobs = []
-    for index, (student, notebook) in enumerate(sorted(staged.items())):
-        stamp = notebook.parent / "timestamp.txt"
-        jobs.append({**common, "student": student, "submission": str(notebook.parent),
-                     "jobdir": str(workdir / "jobs" / f"j{index:04d}"),
-                     "timestamp": stamp.read_text().strip() if stamp.exists() else None})
-    return jobs
+    common = job_common(course.course_id, assignment, template, workdir, limits, feedback,
+                        hide_hidden_tests)
+    return [job_for(common, student, notebook, workdir / "jobs" / f"j{index:04d}")
+            for index, (student, notebook) in enumerate(sorted(staged.items()))]
 
 
 def _copy_regular(src: Path, dest: Path, max_bytes: int | None = None) -> None:
@@ -225,6 +244,14 @@ def _collect(course: Course, assignment: str, notebook: str, result: dict) -> No
                           intake.MAX_SMALL)
 
 
+def record(course: Course, assignment: str, result: dict,
+           reasons: dict[str, tuple[str, str, str]]) -> None:
+    """Collect one result into the gradebook and class folders; its status, reason, review."""
+    _collect(course, assignment, assignment, result)
+    reasons[result["student"]] = (result["status"], result["reason"],
+                                  "; ".join(result.get("review") or []))
+
+
 def _reject(course: Course, assignment: str, rejected: dict[str, str]) -> None:
     """Refused submissions of usable ids score 0 with their reason; nothing stale stays."""
     for student in rejected:
@@ -251,40 +278,54 @@ def _missing(course: Course, assignment: str, taken: intake.Intake) -> dict[str,
 
 def grade_class(course: Course, assignment: str, submissions: Path, workers: int = 2,
                 limits: Limits = Limits(), feedback: bool = True, progress: bool = True,
-                hide_hidden_tests: bool = True) -> list[Outcome]:
-    """Grade every submission of ``assignment`` found in ``submissions``; see the module doc."""
-    lock_down(course)
-    taken = intake.intake(submissions, assignment, course.submitted, limits.max_notebook_mb)
-    with tempfile.TemporaryDirectory(prefix="autograder-") as tmp:
-        workdir = Path(tmp)
-        workdir.chmod(0o700)
-        template = gradebook.prepare(course, assignment, workdir)
-        _reject(course, assignment, taken.rejected)
-        (workdir / "jobs").mkdir()
-        jobs, done = queue.Queue(), queue.Queue()
-        for job in _jobs(course, assignment, taken.staged, template, workdir, limits, feedback,
-                         hide_hidden_tests):
-            jobs.put(job)
-        log = private_file(course.submitted.parent / f"grade-{assignment}.log")
-        with open(log, "a") as fh:
-            fh.write(f"grading {assignment}: {len(taken.staged)} submissions, scratch folder {workdir}\n")
-        reasons = {s: ("rejected", r, "") for s, r in taken.rejected.items()}
-        reasons |= {s: ("missing", r, "") for s, r in _missing(course, assignment, taken).items()}
-        with sandbox.sandboxes(min(workers, len(taken.staged)) or 1) as boxes:
-            threads = [threading.Thread(target=_slot, args=(box, jobs, done, limits, log), daemon=True)
-                       for box in boxes]
-            for thread in threads:
-                thread.start()
-            for _ in tqdm(range(len(taken.staged)), desc=f"grading {assignment}", unit="nb",
-                          disable=not progress, mininterval=1.0):
-                job, result = done.get()
-                _collect(course, assignment, job["notebook"], result)
-                shutil.rmtree(job["jobdir"], ignore_errors=True)
-                reasons[result["student"]] = (result["status"], result["reason"],
-                                              "; ".join(result.get("review") or []))
-            for thread in threads:
-                thread.join()
+                hide_hidden_tests: bool = True, cluster: str | None = None) -> list[Outcome]:
+    """Grade every submission of ``assignment`` found in ``submissions``; see the module doc.
+    With ``cluster`` (a Dask scheduler's address) the workers of that cluster grade instead
+    of local ones; this process still does the intake and writes every grade."""
+    if cluster:
+        from .cluster import connect
+    with connect(cluster) if cluster else contextlib.nullcontext() as remote:
+        lock_down(course)
+        taken = intake.intake(submissions, assignment, course.submitted, limits.max_notebook_mb)
+        with tempfile.TemporaryDirectory(prefix="autograder-") as tmp:
+            workdir = Path(tmp)
+            workdir.chmod(0o700)
+            template = gradebook.prepare(course, assignment, workdir)
+            _reject(course, assignment, taken.rejected)
+            reasons = {s: ("rejected", r, "") for s, r in taken.rejected.items()}
+            reasons |= {s: ("missing", r, "") for s, r in _missing(course, assignment, taken).items()}
+            args = (course, assignment, taken.staged, template, workdir, limits, feedback,
+                    hide_hidden_tests)
+            results = remote.grade(*args) if remote else _local(*args, workers)
+            for result in tqdm(results, total=len(taken.staged), desc=f"grading {assignment}",
+                               unit="nb", disable=not progress, mininterval=1.0):
+                record(course, assignment, result, reasons)
     return outcomes(course, assignment, reasons)
+
+
+def _local(course: Course, assignment: str, staged: dict[str, Path], template: gradebook.Template,
+           workdir: Path, limits: Limits, feedback: bool, hide_hidden_tests: bool,
+           workers: int) -> Iterator[dict]:
+    """Results as this machine's sandboxed workers finish them (one thread per slot)."""
+    (workdir / "jobs").mkdir()
+    jobs, done = queue.Queue(), queue.Queue()
+    for job in _jobs(course, assignment, staged, template, workdir, limits, feedback,
+                     hide_hidden_tests):
+        jobs.put(job)
+    log = private_file(course.submitted.parent / f"grade-{assignment}.log")
+    with open(log, "a") as fh:
+        fh.write(f"grading {assignment}: {len(staged)} submissions, scratch folder {workdir}\n")
+    with sandbox.sandboxes(min(workers, len(staged)) or 1) as boxes:
+        threads = [threading.Thread(target=_slot, args=(box, jobs, done, limits, log), daemon=True)
+                   for box in boxes]
+        for thread in threads:
+            thread.start()
+        for _ in range(len(staged)):
+            job, result = done.get()
+            yield result  # collected before its scratch folder goes
+            shutil.rmtree(job["jobdir"], ignore_errors=True)
+        for thread in threads:
+            thread.join()
 
 
 def outcomes(course: Course, assignment: str, reasons: dict[str, tuple[str, str, str]]) -> list[Outcome]:
