@@ -41,7 +41,7 @@ os.environ.update({k: v for k, v in one_thread_env().items()
 os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 
 #: fixtures that execute notebooks or start servers; a test that uses one is slow
-SLOW_FIXTURES = {"notebooks", "one_kernel", "lab", "browser", "reproduced"}
+SLOW_FIXTURES = {"notebooks", "one_kernel", "lab", "browser", "playwright", "reproduced"}
 
 
 def pytest_configure(config) -> None:
@@ -217,6 +217,17 @@ def generated_course(tmp_path_factory) -> GeneratedCourse:
 @pytest.fixture(scope="session")
 def notebooks(generated_course) -> Notebooks:
     return Notebooks(generated_course)
+
+
+@pytest.fixture(scope="session")
+def playwright():
+    """One Playwright per test process, shared by the browser and hub tests: between calls its
+    sync API marks an asyncio loop as running in the main thread, so a second
+    ``sync_playwright()`` in the same process refuses to start."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
 
 
 @pytest.fixture(scope="session")

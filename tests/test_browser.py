@@ -140,15 +140,12 @@ def lab(tmp_path_factory) -> Lab:
 
 
 @pytest.fixture(scope="session")
-def browser(chromium, tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=chromium,
-            headless=True, args=CHROMIUM_ARGS, viewport=VIEWPORT)
-        yield context
-        context.close()
+def browser(chromium, playwright, tmp_path_factory):
+    context = playwright.chromium.launch_persistent_context(
+        str(tmp_path_factory.mktemp("chromium-profile")), executable_path=chromium,
+        headless=True, args=CHROMIUM_ARGS, viewport=VIEWPORT)
+    yield context
+    context.close()
 
 
 def solution_name(lesson_id: str) -> str:

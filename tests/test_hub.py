@@ -236,9 +236,7 @@ def fetch_feedback_in_browser(page, alice) -> None:
 
 # ----------------------------------------------------------------------------- the test
 
-def test_class_round_trip(classroom, chromium):  # noqa: F811
-    from playwright.sync_api import sync_playwright
-
+def test_class_round_trip(classroom, chromium, playwright):  # noqa: F811
     hub = classroom
     teacher = hub.instructor
     alice, bob = (a for a in hub.accounts.values() if a.role == "student")
@@ -272,45 +270,44 @@ def test_class_round_trip(classroom, chromium):  # noqa: F811
     assert result["success"], f"release failed: {result}"
     lap("release")
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport=VIEWPORT)
-        try:
-            # 2. Alice in the browser
-            verdict = fetch_validate_submit_in_browser(page, hub, alice)
-            assert "passes all the tests" in verdict, (
-                f"Validate in Alice's Assignments tab: {verdict[:800]}")
-            lap("Alice: log in, fetch, validate, submit (browser)")
+    browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        # 2. Alice in the browser
+        verdict = fetch_validate_submit_in_browser(page, hub, alice)
+        assert "passes all the tests" in verdict, (
+            f"Validate in Alice's Assignments tab: {verdict[:800]}")
+        lap("Alice: log in, fetch, validate, submit (browser)")
 
-            # 3. Bob through the REST API of his own server: fetch, submit untouched
-            for action in ("fetch", "submit"):
-                reply = hub.server(bob.name, "POST", f"assignments/{action}", form, form=True)
-                assert reply["success"], f"Bob's {action} failed: {reply}"
-            lap("Bob: fetch, submit (REST)")
+        # 3. Bob through the REST API of his own server: fetch, submit untouched
+        for action in ("fetch", "submit"):
+            reply = hub.server(bob.name, "POST", f"assignments/{action}", form, form=True)
+            assert reply["success"], f"Bob's {action} failed: {reply}"
+        lap("Bob: fetch, submit (REST)")
 
-            # 4. collect (instructor), grade (root, the class tool), release feedback
-            result = hub.server(teacher.name, "POST", f"formgrader/api/assignment/{LESSON}/collect")
-            assert result["success"], f"collect failed: {result}"
-            assert {p.name for p in submitted.iterdir()} == {alice.name, bob.name}, (
-                list(submitted.iterdir()))
-            proc = subprocess.run([sys.executable, "-m", "autograder", "--course", str(hub.course),
-                                   "grade", LESSON, "--submissions", str(submitted), "--workers", "2",
-                                   "--owner", teacher.name],
-                                  cwd=ROOT, capture_output=True, text=True, timeout=600)
-            assert proc.returncode == 0, (
-                f"python -m autograder grade failed:\n{proc.stdout}\n{proc.stderr[-3000:]}")
-            lap("collect and grade (class tool, 2 workers)")
-            result = hub.server(teacher.name, "POST", f"formgrader/api/assignment/{LESSON}/release_feedback")
-            assert result["success"], f"release_feedback failed: {result}"
-            fetch_feedback_in_browser(page, alice)
-            reply = hub.server(bob.name, "POST", "assignments/fetch_feedback", form, form=True)
-            assert reply["success"], f"Bob's fetch_feedback failed: {reply}"
-            lap("release and fetch feedback (Alice: browser, Bob: REST)")
-        except Exception:
-            shot(page, "alice-FAILED")
-            raise
-        finally:
-            browser.close()
+        # 4. collect (instructor), grade (root, the class tool), release feedback
+        result = hub.server(teacher.name, "POST", f"formgrader/api/assignment/{LESSON}/collect")
+        assert result["success"], f"collect failed: {result}"
+        assert {p.name for p in submitted.iterdir()} == {alice.name, bob.name}, (
+            list(submitted.iterdir()))
+        proc = subprocess.run([sys.executable, "-m", "autograder", "--course", str(hub.course),
+                               "grade", LESSON, "--submissions", str(submitted), "--workers", "2",
+                               "--owner", teacher.name],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, (
+            f"python -m autograder grade failed:\n{proc.stdout}\n{proc.stderr[-3000:]}")
+        lap("collect and grade (class tool, 2 workers)")
+        result = hub.server(teacher.name, "POST", f"formgrader/api/assignment/{LESSON}/release_feedback")
+        assert result["success"], f"release_feedback failed: {result}"
+        fetch_feedback_in_browser(page, alice)
+        reply = hub.server(bob.name, "POST", "assignments/fetch_feedback", form, form=True)
+        assert reply["success"], f"Bob's fetch_feedback failed: {reply}"
+        lap("release and fetch feedback (Alice: browser, Bob: REST)")
+    except Exception:
+        shot(page, "alice-FAILED")
+        raise
+    finally:
+        browser.close()
 
     # 5a. scores: full for the solution, zero for the untouched release
     release = nbformat.read(str(lessons.lesson_path(LESSON)), as_version=4)
