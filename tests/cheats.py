@@ -53,6 +53,13 @@ for _name, _value in (("checking", lambda *names: contextlib.nullcontext()),
 """
 
 
+#: shadows the test helpers' guard in the student's own namespace (the test cells import theirs)
+SHADOW_CHECKING = """
+import contextlib
+library_twin_disabled = checking = lambda *names: contextlib.nullcontext()
+"""
+
+
 def cell(*parts: str) -> str:
     """A solution cell's source from pieces, each dedented on its own."""
     return "\n".join(textwrap.dedent(part).strip("\n") for part in parts) + "\n"
@@ -84,11 +91,8 @@ L00 = {
             """),
     },
     "guard": {
-        COSINE: cell("""
-            import contextlib
+        COSINE: cell(SHADOW_CHECKING, """
             import course.similarity
-            library_twin_disabled = lambda *args: contextlib.nullcontext()
-            checking = lambda *names: contextlib.nullcontext()
             def cosine_similarity_matrix(X):
                 return course.similarity.cosine_similarity_matrix(X)
             """),
@@ -202,10 +206,8 @@ L01 = {
             """),
     },
     "guard": {
-        KEPT: cell("""
-            import contextlib
+        KEPT: cell(SHADOW_CHECKING, """
             import course.profiles
-            library_twin_disabled = checking = lambda *args: contextlib.nullcontext()
             def kept_tokens(source, tokens, n_dims):
                 return course.profiles.kept_tokens(source, tokens, n_dims)
             """),
@@ -394,10 +396,8 @@ L02 = {
             """),
     },
     "guard": {
-        RANK: cell("""
-            import contextlib
+        RANK: cell(SHADOW_CHECKING, """
             import course.nearmiss
-            library_twin_disabled = checking = lambda *args: contextlib.nullcontext()
             def rank_substitutes(S, users):
                 return course.nearmiss.rank_substitutes(S, users)
             """),
@@ -593,10 +593,8 @@ L03 = {
             """),
     },
     "guard": {
-        CERTAINTY: cell(_BANDS, """
-            import contextlib
+        CERTAINTY: cell(_BANDS, SHADOW_CHECKING, """
             import course.uncertainty
-            library_twin_disabled = checking = lambda *args: contextlib.nullcontext()
             def stated_certainty(p):
                 return course.uncertainty.stated_certainty(p)
             def certainty_band(certainty):
@@ -846,10 +844,8 @@ L04 = {
             """),
     },
     "guard": {
-        ATTENTION: cell("""
-            import contextlib
+        ATTENTION: cell(SHADOW_CHECKING, """
             import course.personas
-            library_twin_disabled = checking = lambda *args: contextlib.nullcontext()
             def persona_attention(personas, items, temperature=1.0):
                 if not temperature > 0:
                     raise ValueError("temperature must be positive")
@@ -1162,10 +1158,8 @@ L05 = {
             """),
     },
     "guard": {
-        NCRR: cell("""
-            import contextlib
+        NCRR: cell(SHADOW_CHECKING, """
             import course.social   # re-exports ranking.ncrr
-            library_twin_disabled = checking = lambda *args: contextlib.nullcontext()
             def ncrr(scores, relevant, candidates):
                 return course.social.ncrr(scores, relevant, candidates)
             """),
@@ -1179,10 +1173,8 @@ L05 = {
             def expected_log(shape, rate):
                 return course.spf._gamma_bound.__globals__["expected_log"](shape, rate)
             """),
-        SPLIT: cell("""
-            import contextlib
+        SPLIT: cell(SHADOW_CHECKING, """
             import course.spf
-            checking = lambda *names: contextlib.nullcontext()
             def split_click(elog_theta, elog_beta, elog_tau, friend_clicks):
                 return course.spf.split_click(elog_theta, elog_beta, elog_tau, friend_clicks)
             """),
@@ -1441,10 +1433,8 @@ L06 = {
             """),
     },
     "guard": {
-        SYCOPHANCY: cell("""
-            import contextlib
+        SYCOPHANCY: cell(SHADOW_CHECKING, """
             import course.echo
-            checking = lambda *names: contextlib.nullcontext()
             def sycophancy_rate(side, belief, truth):
                 return course.echo._record.__globals__["sycophancy_rate"](side, belief, truth)
             """),
@@ -1734,10 +1724,8 @@ L07 = {
             """),
     },
     "guard": {
-        LOSS: cell("""
-            import contextlib
+        LOSS: cell(SHADOW_CHECKING, """
             import course.capstone
-            checking = lambda *names: contextlib.nullcontext()
             def log_loss_by_kind(p, y, kind, n_kinds=4):
                 return course.capstone.log_loss_by_kind(p, y, kind, n_kinds)
             """),
@@ -1751,10 +1739,8 @@ L07 = {
             def weights_by_bin(score, edges, p_profile, p_prior, y, grid):
                 return capstone.weights_by_bin(score, edges, p_profile, p_prior, y, grid)
             """),
-        GUARD: cell("""
-            import contextlib
+        GUARD: cell(SHADOW_CHECKING, """
             from course import capstone as C
-            checking = lambda *names: contextlib.nullcontext()
             def make_guard(validation):   # the library's best guard
                 return C.fit_reference_guard(validation)
             """),
