@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from . import course_dir
-from .grade import Limits
+from .slots import Limits
 from .leaderboard import add_parser as add_leaderboard
 
 

@@ -3,7 +3,7 @@
 This process (the coordinator) does what it does for local grading (intake, refusals, the
 template gradebook, progress with ETA, the CSV) except the grading: each submission travels to
 a Dask worker as one task carrying the assignment's template and the notebook's bytes, so no
-disk is shared. The worker grades it exactly as a local slot does (``grade.grade_one``: the
+disk is shared. The worker grades it exactly as a local slot does (``slots.grade_one``: the
 same worker process, jail, sandbox account and limits) and sends back the grades, the graded
 notebook and the feedback page. Only the coordinator writes the gradebook, once per submission:
 Dask reruns the task of a worker that died mid-job elsewhere, but its future resolves once, and
@@ -36,7 +36,7 @@ from distributed import Client, WorkerPlugin, as_completed, get_worker
 from distributed.client import FutureCancelledError
 from distributed.scheduler import KilledWorker
 
-from . import gradebook, grade, sandbox
+from . import gradebook, sandbox, slots
 from .course_dir import Course
 
 CONNECT_TIMEOUT_S = 10.0
@@ -139,7 +139,7 @@ class Cluster:
     client: Client
 
     def grade(self, course: Course, assignment: str, staged: dict[str, Path],
-              template: gradebook.Template, workdir: Path, limits: grade.Limits, feedback: bool,
+              template: gradebook.Template, workdir: Path, limits: slots.Limits, feedback: bool,
               hide_hidden_tests: bool) -> Iterator[dict]:
         """Results as the cluster's workers finish them; files written under ``workdir``.
         At most ``IN_FLIGHT`` tasks per worker thread are submitted at a time, so a large class
@@ -195,7 +195,7 @@ def _received(folder: Path, student: str, future) -> dict:
 @dataclass
 class Slot:
     box: sandbox.Sandbox
-    worker: grade.Worker
+    worker: slots.Worker
 
 
 class Slots(WorkerPlugin):
@@ -207,7 +207,7 @@ class Slots(WorkerPlugin):
 
     def setup(self, worker=None) -> None:
         self.scratch = Path(tempfile.mkdtemp(prefix="autograder-cluster-"))
-        self.log = grade.private_file(self.scratch / "grade.log")
+        self.log = slots.private_file(self.scratch / "grade.log")
         self.free: queue.SimpleQueue[Slot] = queue.SimpleQueue()
         self.accounts = contextlib.ExitStack()
         self.runs: dict[str, dict] = {}
@@ -226,7 +226,7 @@ class Slots(WorkerPlugin):
             with self.lock, warnings.catch_warnings():
                 warnings.simplefilter("ignore", sandbox.IsolationWarning)  # the coordinator says it
                 [box] = self.accounts.enter_context(sandbox.sandboxes(1))
-            return Slot(box, grade.Worker(self.log))
+            return Slot(box, slots.Worker(self.log))
 
     def common(self, run: dict, blob: bytes) -> dict:
         """The run's shared job fields on this worker (template, font cache, public files)."""
@@ -237,9 +237,9 @@ class Slots(WorkerPlugin):
                 with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
                     tar.extractall(workdir / "template", filter="data")
                 template = gradebook.Template(workdir / "template", run["assignment"], run["course_id"])
-                self.runs[run["template_digest"]] = grade.job_common(
+                self.runs[run["template_digest"]] = slots.job_common(
                     run["course_id"], run["assignment"], template, workdir,
-                    grade.Limits(**run["limits"]), run["feedback"], run["hide_hidden_tests"])
+                    slots.Limits(**run["limits"]), run["feedback"], run["hide_hidden_tests"])
             return self.runs[run["template_digest"]]
 
 
@@ -248,25 +248,25 @@ def grade_remote(run: dict, blob: bytes, student: str, files: dict[str, bytes]) 
     problem = fingerprint().get("error")
     if problem:
         raise ClusterError(f"worker {get_worker().address} {problem}")
-    slots: Slots = get_worker().plugins[PLUGIN]
-    common = slots.common(run, blob)
-    here = slots.scratch / "j" / uuid.uuid4().hex[:8]  # short: the jail's paths have a limit
+    plugin: Slots = get_worker().plugins[PLUGIN]
+    common = plugin.common(run, blob)
+    here = plugin.scratch / "j" / uuid.uuid4().hex[:8]  # short: the jail's paths have a limit
     (here / "in").mkdir(parents=True, mode=0o700)
     for name, data in files.items():
         (here / "in" / name).write_bytes(data)
-    job = grade.job_for(common, student, here / "in" / f"{run['assignment']}.ipynb", here / "g")
-    slot = slots.take()
+    job = slots.job_for(common, student, here / "in" / f"{run['assignment']}.ipynb", here / "g")
+    slot = plugin.take()
     try:
-        result, slot.worker = grade.grade_one(slot.worker, slot.box, job,
-                                              grade.Limits(**run["limits"]), slots.log)
+        result, slot.worker = slots.grade_one(slot.worker, slot.box, job,
+                                              slots.Limits(**run["limits"]), plugin.log)
         for key, ext in RETURNED:  # only regular files, never through a link (as locally)
             name = f"{run['assignment']}.{ext}"
             if result.get(key):
-                grade._copy_regular(Path(result[key]) / name, here / "back" / name)
+                slots.copy_regular(Path(result[key]) / name, here / "back" / name)
             back = here / "back" / name
             result[f"{key}_file"] = back.read_bytes() if back.is_file() else None
             result[key] = name
         return result
     finally:
-        slots.free.put(slot)
+        plugin.free.put(slot)
         shutil.rmtree(here, ignore_errors=True)

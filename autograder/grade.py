@@ -1,8 +1,9 @@
 """Grade a class: intake, a pool of sandboxed workers, progress with ETA, gradebook, CSV.
 
 The parent is the only process that writes the real gradebook and the course's class folders.
-Each worker slot owns one long-lived worker process and one sandbox account; a worker that
-overruns the per-submission limit (plus slack) is killed with its kernels and replaced. From a
+Each worker slot (``slots``) owns one long-lived worker process and one sandbox account; a
+worker that overruns the per-submission limit (plus slack) is killed with its kernels and
+replaced. With ``cluster`` the slots live on the workers of a Dask cluster instead. From a
 worker's private folder the parent copies back nothing but the graded notebook and its
 feedback page, and only if they are regular files.
 """
@@ -10,45 +11,21 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import json
 import os
 import pwd
 import queue
-import select
 import shutil
-import signal
-import stat
-import subprocess
-import sys
 import tempfile
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
-import nbformat
 from tqdm import tqdm
 
-from . import gradebook, intake, sandbox, tamper
+from . import gradebook, intake, sandbox
 from .course_dir import Course
-
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-WORKER_SLACK_S = 60.0  # the worker's own start-up and bookkeeping around the kernel
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-               "NUMEXPR_NUM_THREADS", "TORCH_NUM_THREADS")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per-submission limits. Defaults: a lesson runs in at most 60 s and 1.5 GB (its budget)."""
-
-    cell_timeout: int = 120
-    timeout: float = 300.0
-    memory_mb: float = 2048.0
-    output_bytes: int = 2_000_000
-    scratch_mb: int = 512  # the kernel's private /tmp, and its /dev/shm
-    max_notebook_mb: float = 20.0
-    max_cells: int = 1000
+from .slots import Limits, Worker, copy_regular, grade_one, job_common, job_for, private_file
 
 
 @dataclass(frozen=True)
@@ -60,72 +37,6 @@ class Outcome:
     needs_manual_grade: bool
     reason: str
     review: str = ""
-
-
-def worker_env() -> dict[str, str]:
-    """The workers' environment: one BLAS/torch thread per kernel, our package importable."""
-    env = dict(os.environ)
-    for var in THREAD_VARS:
-        env.setdefault(var, "1")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")]))
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.setdefault("MPLBACKEND", "Agg")
-    return env
-
-
-class Worker:
-    """One worker process; results arrive on a private pipe no kernel inherits."""
-
-    def __init__(self, log: Path):
-        read, write = os.pipe()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "autograder.worker", str(write)], stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL, stderr=open(log, "ab"), pass_fds=(write,),
-            env=worker_env(), start_new_session=True, text=True)
-        os.close(write)
-        self.results = os.fdopen(read)
-
-    def run(self, job: dict, deadline_s: float) -> dict | None:
-        """The job's result, or ``None`` if the worker died or overran ``deadline_s``."""
-        self.proc.stdin.write(json.dumps(job) + "\n")
-        self.proc.stdin.flush()
-        ready, _, _ = select.select([self.results], [], [], deadline_s)
-        line = self.results.readline() if ready else ""
-        return json.loads(line) if line else None
-
-    def kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait()
-        self.results.close()
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait()
-        self.results.close()
-
-
-def grade_one(worker: Worker, box: sandbox.Sandbox, job: dict, limits: Limits,
-              log: Path) -> tuple[dict, Worker]:
-    """Grade one job in ``box`` on ``worker``: (result, the worker to use next). A worker that
-    dies or overruns the limit (plus slack) is killed with its kernels and replaced."""
-    deadline = limits.timeout + WORKER_SLACK_S
-    job["sandbox"] = [box.uid if box.isolated else -1, box.gid if box.isolated else -1]
-    try:
-        result = worker.run(job, deadline)
-    except (OSError, ValueError):  # broken pipe or garbled line: replace the worker
-        result = None
-    if result is None:
-        code = worker.proc.poll()
-        worker.kill()  # its jailed kernels die with it (parent-death signal)
-        sandbox.end(box)
-        status, reason = (("timeout", f"grading ran over {deadline:g} s; the worker was stopped")
-                          if code is None else ("error", f"the grading worker died (exit code {code})"))
-        result = {"student": job["student"], "status": status, "notebooks": None, "reason": reason}
-        worker = Worker(log)
-    return result, worker
 
 
 def _slot(box: sandbox.Sandbox, jobs: queue.Queue, done: queue.Queue, limits: Limits, log: Path) -> None:
@@ -152,77 +63,12 @@ def lock_down(course: Course) -> None:
         db.chmod(0o600)
 
 
-def private_file(path: Path) -> Path:
-    """Create ``path`` (or keep it) readable by the grader only: logs, grades."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.chmod(0o600)
-    return path
-
-
-def _mpl_cache(workdir: Path) -> Path:
-    """Build matplotlib's font cache once; every kernel gets a copy instead of rebuilding it."""
-    cache = workdir / "mpl"
-    cache.mkdir()
-    subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], check=False,
-                   env={**worker_env(), "MPLCONFIGDIR": str(cache)}, capture_output=True)
-    return cache
-
-
-def _public_files(template: gradebook.Template, workdir: Path) -> str:
-    """The assignment's released files other than notebooks, for the kernel's working folder."""
-    release = template.root / "release" / template.assignment
-    files = [p for p in release.rglob("*") if p.is_file() and p.suffix != ".ipynb"]
-    if not files:
-        return ""
-    dest = workdir / "files"
-    for path in files:
-        (dest / path.relative_to(release)).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, dest / path.relative_to(release))
-    return str(dest)
-
-
-def job_common(course_id: str, assignment: str, template: gradebook.Template, workdir: Path,
-               limits: Limits, feedback: bool, hide_hidden_tests: bool) -> dict:
-    """What every job of one grading run shares (paths are on the machine that grades)."""
-    return {"assignment": assignment, "course_id": course_id, "notebook": assignment,
-            "template": str(template.root), "limits": asdict(limits), "feedback": feedback,
-            "hide_hidden_tests": hide_hidden_tests, "home_seed": str(_mpl_cache(workdir)),
-            "work_seed": _public_files(template, workdir),
-            "readonly": list(sandbox.readonly_paths(PACKAGE_ROOT)),
-            "lesson_modules": tamper.lesson_imports(
-                [c.source for nb in template.source.glob("*.ipynb")
-                 for c in nbformat.read(str(nb), 4).cells if c.cell_type == "code"])}
-
-
-def job_for(common: dict, student: str, notebook: Path, jobdir: Path) -> dict:
-    """One student's job: the staged notebook's folder, its timestamp, a scratch folder."""
-    stamp = notebook.parent / "timestamp.txt"
-    return {**common, "student": student, "submission": str(notebook.parent), "jobdir": str(jobdir),
-            "timestamp": stamp.read_text().strip() if stamp.exists() else None}
-
-
 def _jobs(course: Course, assignment: str, staged: dict[str, Path], template: gradebook.Template,
           workdir: Path, limits: Limits, feedback: bool, hide_hidden_tests: bool) -> list[dict]:
     common = job_common(course.course_id, assignment, template, workdir, limits, feedback,
                         hide_hidden_tests)
     return [job_for(common, student, notebook, workdir / "jobs" / f"j{index:04d}")
             for index, (student, notebook) in enumerate(sorted(staged.items()))]
-
-
-def _copy_regular(src: Path, dest: Path, max_bytes: int | None = None) -> None:
-    """Copy ``src`` if it is a regular file (never through a link) of at most ``max_bytes``,
-    else nothing."""
-    try:
-        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
-        if stat.S_ISREG(info.st_mode) and (max_bytes is None or info.st_size <= max_bytes):
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with open(dest, "wb") as out:
-                shutil.copyfileobj(fh, out)
 
 
 def _collect(course: Course, assignment: str, notebook: str, result: dict) -> None:
@@ -236,11 +82,11 @@ def _collect(course: Course, assignment: str, notebook: str, result: dict) -> No
         dest = folder / student / assignment
         shutil.rmtree(dest, ignore_errors=True)
         if result.get(key):
-            _copy_regular(Path(result[key]) / name, dest / name)
+            copy_regular(Path(result[key]) / name, dest / name)
     page = course.feedback / student / assignment / f"{notebook}.html"
     if page.exists():
         for name in intake.EXCHANGE_FILES:
-            _copy_regular(course.submitted / student / assignment / name, page.parent / name,
+            copy_regular(course.submitted / student / assignment / name, page.parent / name,
                           intake.MAX_SMALL)
 
 

@@ -467,7 +467,8 @@ def test_without_root_grading_works_and_warns(klass, tmp_path_factory, monkeypat
     """The fallback (no root, or no namespaces): kernels unjailed, with the warning."""
     from autograder import sandbox
     from autograder.course_dir import load
-    from autograder.grade import Limits, grade_class
+    from autograder.grade import grade_class
+    from autograder.slots import Limits
 
     course = new_course(tmp_path_factory, "plaincourse")
     one = tmp_path_factory.mktemp("one")
