@@ -24,10 +24,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins import LateSubmissionPlugin
 from traitlets import Float
-from traitlets.config import Config
-from traitlets.config.loader import PyFileConfigLoader
 
-from .course_dir import Course
+from .course_dir import Course, nbgrader_config
 
 FIELDS = ("assignment", "student", "due")
 DAY = 86400.0
@@ -72,9 +70,7 @@ class LatePolicy(LateSubmissionPlugin):
 
 def policy(course: Course) -> LatePolicy:
     """The course's late policy, from its ``nbgrader_config.py``."""
-    config = (PyFileConfigLoader("nbgrader_config.py", path=str(course.root)).load_config()
-              if (course.root / "nbgrader_config.py").exists() else Config())
-    return LatePolicy(config=config)
+    return LatePolicy(config=nbgrader_config(course.root))
 
 
 def parse_time(text: str) -> dt.datetime:

@@ -30,7 +30,7 @@ from typing import Iterator
 from tqdm import tqdm
 
 from . import deadlines, feedback, gradebook, intake, manual, roster, sandbox
-from .course_dir import Course
+from .course_dir import Course, nbgrader_config
 from .slots import Limits, Worker, copy_regular, grade_one, job_common, job_for, private_file
 
 
@@ -217,7 +217,8 @@ def _start(course: Course, assignment: str, with_feedback: bool, hide_hidden_tes
     """The run's rubrics, feedback writer and log (its first line names the scratch folder)."""
     source = course.source / assignment / f"{assignment}.ipynb"
     rubrics = manual.rubrics(source) if source.is_file() else {}
-    pages = feedback.Pages(course, assignment, hide_hidden_tests) if with_feedback else None
+    pages = (feedback.Pages(course, assignment, hide_hidden_tests, nbgrader_config(course.root))
+             if with_feedback else None)
     run = Run(course, assignment, rubrics, pages, log_path(course, assignment), {})
     log_line(run.log, f"grading {assignment}: {staged} submissions, scratch folder {workdir}")
     for warning in deadlines.apply(course, assignment, set()):

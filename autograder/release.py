@@ -20,10 +20,9 @@ from nbgrader.api import Gradebook
 from nbgrader.apps import NbGraderAPI
 from nbgrader.utils import notebook_hash
 from traitlets.config import Config
-from traitlets.config.loader import PyFileConfigLoader
 
 from . import deadlines, feedback
-from .course_dir import Course
+from .course_dir import Course, nbgrader_config
 
 
 class ReleaseError(RuntimeError):
@@ -44,8 +43,7 @@ def course_config(course: Course, exchange: Path | None = None) -> Config:
     every Jupyter config folder (e.g. the hub's exchange settings), then the course's own."""
     config = Config()
     for folder in [*reversed(jupyter_config_path()), str(course.root)]:
-        if Path(folder, "nbgrader_config.py").is_file():
-            config.merge(PyFileConfigLoader("nbgrader_config.py", path=folder).load_config())
+        config.merge(nbgrader_config(Path(folder)))
     config.CourseDirectory.root = str(course.root)
     config.CourseDirectory.db_url = course.db_url
     if exchange is not None:
