@@ -147,10 +147,8 @@ def record(run: Run, result: dict, notes: dict[str, str]) -> None:
 
 
 def _reject(course: Course, assignment: str, rejected: dict[str, str]) -> None:
-    """Refused submissions of usable ids score 0 with their reason; nothing stale stays."""
+    """Refused submissions of students score 0 with their reason; nothing stale stays."""
     for student in rejected:
-        if not intake.valid_id(student):
-            continue
         folder = course.submitted / student / assignment
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
@@ -193,7 +191,7 @@ def grade_class(course: Course, assignment: str, submissions: Path | list[Path],
             gradebook.note_lms_ids(course, taken.lms_ids)
             run = _start(course, assignment, feedback, hide_hidden_tests, len(taken.staged), workdir)
             _reject(course, assignment, taken.rejected)
-            run.reasons |= {s: ("rejected", r, "") for s, r in taken.rejected.items()}
+            run.reasons |= {s: ("rejected", r, "") for s, r in (taken.rejected | taken.unowned).items()}
             run.reasons |= {s: ("missing", r, "") for s, r in _missing(course, assignment, taken).items()}
             for student, (status, reason, _) in sorted(run.reasons.items()):
                 log_line(run.log, f"{intake.label(student)}: {status}: {reason}")

@@ -72,7 +72,8 @@ class Candidate:
 @dataclass
 class Intake:
     staged: dict[str, Path] = field(default_factory=dict)  # student -> staged notebook
-    rejected: dict[str, str] = field(default_factory=dict)  # student (or entry) -> reason
+    rejected: dict[str, str] = field(default_factory=dict)  # student -> reason
+    unowned: dict[str, str] = field(default_factory=dict)  # what belongs to no one here -> reason
     missing: dict[str, str] = field(default_factory=dict)  # student -> why nothing is graded
     notes: dict[str, str] = field(default_factory=dict)  # student -> what intake chose and why
     lms_ids: dict[str, str] = field(default_factory=dict)  # student -> the LMS id in the export
@@ -241,7 +242,8 @@ def _time(path: Path, times: dict[Path, dt.datetime]) -> dt.datetime | None:
 @dataclass
 class _Found:
     candidates: dict[str, list[Candidate]] = field(default_factory=dict)
-    refused: dict[str, str] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)  # student -> reason
+    unowned: dict[str, str] = field(default_factory=dict)  # a name or file no student has
     missing: dict[str, str] = field(default_factory=dict)
     lms_ids: dict[str, str] = field(default_factory=dict)
 
@@ -271,15 +273,18 @@ def find(folder: Path, assignment: str, roster: Roster, times: dict[Path, dt.dat
     notebooks, links, folders = _walk(folder)
     rel = {p: PurePosixPath(p.relative_to(folder).as_posix()) for p in notebooks + links + folders}
     wrapper = _wrapper([rel[p] for p in notebooks]) if notebooks else 0
-    for path in notebooks + links:
-        # a linked folder is refused as its student's (as if it held a notebook)
-        origin = lms.origin(rel[path] / "x.ipynb" if path in links else rel[path], assignment, wrapper)
+    # a linked folder is refused as its student's (as if it held a notebook)
+    origins = {p: lms.origin(rel[p] / "x.ipynb" if p in links else rel[p], assignment, wrapper)
+               for p in notebooks + links}
+    if any(o and o.layout == "nbgrader" for o in origins.values()):  # e.g. autograder/submitted:
+        origins = {p: o for p, o in origins.items() if o and o.layout == "nbgrader"}  # this one only
+    for path, origin in origins.items():
         shown = f"{name}: {rel[path]}"
         student, why = _owner(origin, roster) if origin else (None, (
             "cannot tell whose notebook this is: put it in a folder named after the student, "
             "or name it <course id>_<anything>.ipynb"))
         if student is None:
-            found.refused.setdefault(_key(origin, str(rel[path])), why)
+            found.unowned.setdefault(_key(origin, str(rel[path])), why)
             continue
         problem = "the submission folder is a symbolic link" if path in links else _regular(path)
         if problem:
@@ -315,8 +320,9 @@ def choose(assignment: str, candidates: list[Candidate]) -> tuple[Candidate | No
         named = sorted(named, key=lambda c: c.time)
         others += named[:-1]
     kept = named[-1]
-    note = (f"resubmitted: graded {kept.shown} ({_when(kept)}); ignored "
-            + "; ".join(f"{c.shown} ({_when(c)})" for c in others)) if others else ""
+    note = (f"{len(candidates)} notebooks: graded {kept.shown} ({_when(kept)}), the latest named "
+            f"after the assignment; not graded: " + "; ".join(f"{c.shown} ({_when(c)})" for c in others)
+            ) if others else ""
     return kept, note
 
 
@@ -359,7 +365,7 @@ def intake(sources: Path | list[Path], assignment: str, submitted: Path, max_mb:
             find(folder, assignment, roster, times, Path(source).name, found)
             for entry, reason in refused_entries.items():
                 _refuse_entry(entry, reason, assignment, roster, found)
-        if not found.candidates and not found.refused:
+        if not found.candidates and not found.refused and not found.unowned:
             empty = f" ({len(found.missing)} student folders hold no notebook)" if found.missing else ""
             where = ", ".join(str(s) for s in sources)
             raise IntakeError(f"no submissions of {assignment} in {where}{empty}: expected a Canvas "
@@ -377,6 +383,7 @@ def intake(sources: Path | list[Path], assignment: str, submitted: Path, max_mb:
             if any(marks):
                 result.notes[student] = "; ".join(m for m in marks if m)
     result.rejected |= found.refused
+    result.unowned = found.unowned
     result.missing = {s: why for s, why in found.missing.items() if s not in result.staged
                       and s not in result.rejected}
     result.lms_ids = {s: i for s, i in found.lms_ids.items() if s in result.staged}
@@ -393,4 +400,4 @@ def _refuse_entry(entry: str, reason: str, assignment: str, roster: Roster, foun
             found.refused.setdefault(student, reason)
             found.candidates.pop(student, None)
             return
-    found.refused.setdefault(f"archive entry {label(entry)}", reason)
+    found.unowned.setdefault(f"archive entry {label(entry)}", reason)
