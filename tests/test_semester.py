@@ -49,7 +49,9 @@ import pytest
 from conftest import ROOT, make_course_copy
 from test_hub import hidden_lines, text_of
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("autograder")]
+# the semester shares the autograder group's worker; its tests are slow (marked at the end),
+# the checks of the docs and the set-up are not
+pytestmark = [pytest.mark.xdist_group("autograder")]
 
 A, B = "00_orientation", "00_retake"
 COURSE_ID = "nearmiss"
@@ -580,14 +582,19 @@ DOCS = ("README.md", "autograder/README.md", "deploy/README.md")
 
 
 def documented_commands() -> list[tuple[str, str]]:
-    """Every ``python -m autograder ...`` command the docs show, as (file, command)."""
+    """Every ``python -m autograder ...`` command the docs show (in code blocks and in inline
+    code, with a subcommand and at least one argument), as (file, command)."""
     found = []
     for doc in DOCS:
         text = (ROOT / doc).read_text().replace("\\\n", " ")
-        for line in text.splitlines():
-            match = re.search(r"python -m autograder (.*)", line.strip().strip("`"))
-            if match and not line.lstrip().startswith(("#", "|")):
-                found.append((doc, match.group(1).split("  #")[0].split("`")[0].strip()))
+        blocks = re.findall(r"```[a-z]*\n(.*?)```", text, re.S)
+        spans = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.S).replace("\n", " "))
+        lines = [ln for block in blocks for ln in block.splitlines()] + spans
+        for line in lines:
+            match = re.search(r"python -m autograder (.*)", line)
+            command = match.group(1).split("  #")[0].strip() if match else ""
+            if len(command.split()) >= 2:
+                found.append((doc, command))
     return found
 
 
@@ -637,3 +644,9 @@ def test_nbgrader_config_makes_plain_generate_feedback_write_the_safe_pages():
     configured = [import_item(name) for name in config.GenerateFeedback.preprocessors]
     assert configured == feedback.preprocessors(), config.GenerateFeedback.preprocessors
     assert config.GenerateFeedback.exporter_class == "autograder.feedback.SafeFeedback"
+
+
+# every test that takes the semester runs it (or shares its one run): slow
+for _name, _test in list(globals().items()):
+    if _name.startswith("test_") and "semester" in _test.__code__.co_varnames[:_test.__code__.co_argcount]:
+        globals()[_name] = pytest.mark.slow(_test)
