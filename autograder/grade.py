@@ -135,13 +135,17 @@ def record(run: Run, result: dict, notes: dict[str, str]) -> None:
     its feedback page and log line; its status, reason and review into ``run.reasons``."""
     student = result["student"]
     changed = _collect(run.course, run.assignment, run.assignment, result, run.rubrics)
-    reason = "; ".join(filter(None, [result["reason"], notes.get(student), *(
+    deadlines.apply(run.course, run.assignment, {student})
+    problem = None
+    try:  # a page nbconvert cannot render costs that student their page, not the class its run
+        if run.pages:
+            run.pages.write(student)
+    except Exception as exc:  # noqa: BLE001
+        problem = f"no feedback page: {type(exc).__name__}: {str(exc)[:200]}"
+    reason = "; ".join(filter(None, [result["reason"], notes.get(student), problem, *(
         f"written answer {g} changed since it was graded: its manual score and comment are kept, "
         "and it is flagged for grading again" for g in sorted(changed))]))
     run.reasons[student] = (result["status"], reason, "; ".join(result.get("review") or []))
-    deadlines.apply(run.course, run.assignment, {student})
-    if run.pages:
-        run.pages.write(student)
     log_line(run.log, f"{student}: {result['status']}: {reason}"
              + (f" [review: {run.reasons[student][2]}]" if run.reasons[student][2] else ""))
 

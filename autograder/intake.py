@@ -129,24 +129,27 @@ def _extract(zf: zipfile.ZipFile, dest: Path, max_mb: float, tz: dt.tzinfo, refu
         if info.is_dir() or not (name.endswith((".ipynb", "/timestamp.txt")) or nested):
             continue  # only notebooks, their timestamps and nested zips are read
         if name.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
-            refused[shown] = "the archive entry's path leaves the archive's folder"
+            refused[shown] = ("the archive entry's path leaves the archive's folder: it names no one "
+                              "here and nothing of it is read (if it is a student's work, ask for it again)")
         elif any(p.startswith(SKIPPED) for p in parts):
             continue  # macOS's resource forks, hidden files
         elif kind and kind != stat.S_IFREG:
-            refused[shown] = "the archive entry is a link or a special file"
+            refused[shown] = "the archive entry is a link or a special file: ask for the notebook itself"
         elif info.flag_bits & 0x1:
-            refused[shown] = "the archive entry is encrypted"
+            refused[shown] = "the archive entry is encrypted: ask for it without a password"
         elif (dest / name).exists() or (nested and (dest / name[:-4]).exists()):
-            refused[shown] = "the archive has this entry twice"
+            refused[shown] = "the archive has this entry twice: keep one and give the archive again"
         elif nested and depth >= MAX_DEPTH:
-            refused[shown] = f"zips nested deeper than {MAX_DEPTH} levels are not opened"
+            refused[shown] = (f"zips nested deeper than {MAX_DEPTH} levels are not opened: unpack "
+                              "this one and give its folder")
         else:
             target = dest / (name + ".part" if nested else name)
             cap = min(budget[0], max_mb * 2**20 * (50 if nested else 1))
             written = _copy_capped(zf, info, target, cap)
             if written is None:
                 refused[shown] = (f"the archive entry decompresses to over {cap / 2**20:g} MB "
-                                  "(a zip bomb, or a notebook with huge outputs)")
+                                  "(a zip bomb, or a notebook with huge outputs): ask for it with "
+                                  "outputs cleared")
             elif isinstance(written, str):
                 refused[shown] = written
             else:
@@ -166,7 +169,7 @@ def _open_nested(path: Path, dest: Path, max_mb: float, tz: dt.tzinfo, refused: 
             dest.mkdir(parents=True)
             _extract(inner, dest, max_mb, tz, refused, times, budget, prefix, depth + 1)
     except zipfile.BadZipFile as exc:
-        refused[prefix.rstrip("/")] = f"the nested zip cannot be read: {str(exc)[:100]}"
+        refused[prefix.rstrip("/")] = f"the nested zip cannot be read ({str(exc)[:100]}): ask for it again"
     finally:
         path.unlink()
 
@@ -186,7 +189,8 @@ def _copy_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, cap: 
                 dst.write(chunk)
     except (zipfile.BadZipFile, RuntimeError, OSError, EOFError, NotImplementedError) as exc:
         target.unlink(missing_ok=True)
-        return f"the archive entry cannot be read: {type(exc).__name__}: {str(exc)[:100]}"
+        return (f"the archive entry cannot be read ({type(exc).__name__}: {str(exc)[:100]}): "
+                "ask for it again")
     if written > cap:
         target.unlink()
         return None
@@ -199,8 +203,8 @@ def _regular(path: Path) -> str | None:
     """Why ``path`` is not a regular file we may copy, or ``None``."""
     mode = path.lstat().st_mode
     if stat.S_ISLNK(mode):
-        return f"{path.name} is a symbolic link"
-    return None if stat.S_ISREG(mode) else f"{path.name} is not a regular file"
+        return f"{path.name} is a symbolic link: put the notebook itself in its place"
+    return None if stat.S_ISREG(mode) else f"{path.name} is not a regular file: put the notebook there"
 
 
 def _walk(folder: Path) -> tuple[list[Path], list[Path], list[Path]]:
@@ -286,7 +290,8 @@ def find(folder: Path, assignment: str, roster: Roster, times: dict[Path, dt.dat
         if student is None:
             found.unowned.setdefault(_key(origin, str(rel[path])), why)
             continue
-        problem = "the submission folder is a symbolic link" if path in links else _regular(path)
+        problem = ("the submission folder is a symbolic link: put the folder itself in its place"
+                   if path in links else _regular(path))
         if problem:
             found.refused.setdefault(student, problem)
             continue
