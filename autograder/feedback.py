@@ -28,10 +28,12 @@ import copy
 import html
 import re
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 
 import nh3
 from nbconvert.exporters import HTMLExporter
+from nbconvert.filters.markdown_mistune import markdown2html_mistune
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbformat.notebooknode import NotebookNode
 from nbgrader.api import Gradebook
@@ -184,6 +186,63 @@ def _attribute(tag: str, name: str, value: str) -> str | None:
     if name == "href" and value.strip().lower().startswith("data:"):
         return None
     return value
+
+
+# ----------------------------------------------------------------------------- the graded copy
+
+RUNS = ("application/javascript", "text/javascript", "application/vnd.jupyter.widget-view+json",
+        "application/vnd.jupyter.widget-state+json")
+UNSAFE_TAGS = {"script", "style", "svg", "math", "iframe", "frame", "frameset", "object", "embed",
+               "applet", "form", "input", "button", "textarea", "select", "link", "meta", "base"}
+
+
+class _Detector(HTMLParser):
+    """Whether markup holds anything a browser would run or load."""
+
+    def __init__(self, markup: str):
+        super().__init__()
+        self.found = False
+        self.feed(markup)
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            link = (value or "").strip().lower()
+            if name.startswith("on") or (name in ("href", "src", "action", "formaction", "xlink:href")
+                                         and not link.startswith(("http:", "https:", "mailto:", "#"))
+                                         and ":" in link.split("/")[0] and not DATA_IMAGE.match(value or "")):
+                self.found = True
+        self.found |= tag in UNSAFE_TAGS
+
+
+def clean_fragment(markup: str) -> str:
+    """An HTML fragment as the feedback page's sanitizer leaves it."""
+    return nh3.clean(markup, tags=TAGS, attributes=ATTRIBUTES, attribute_filter=_attribute,
+                     url_schemes=nh3.ALLOWED_URL_SCHEMES | {"data"}, strip_comments=True)
+
+
+def clean_notebook(nb: NotebookNode) -> None:
+    """The graded copy the formgrader shows, without what the instructor's browser would run:
+    outputs that are code (JavaScript, widgets) go, HTML outputs are sanitized, and markdown or
+    raw cells whose markup would run something become their sanitized HTML (others stay as
+    the student wrote them)."""
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        if cell.cell_type in ("markdown", "raw"):
+            rendered = markdown2html_mistune(cell.source) if cell.cell_type == "markdown" else cell.source
+            if _Detector(rendered).found:  # one HTML block: markdown cannot make links of it again
+                cell.source = "<div>\n" + re.sub(r"\n\s*\n", "\n", clean_fragment(rendered).strip()) + "\n</div>"
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            for mime in RUNS:
+                data.pop(mime, None)
+            if "text/markdown" in data:
+                data["text/html"] = markdown2html_mistune(_text(data.pop("text/markdown")))
+            if "text/html" in data:
+                data["text/html"] = clean_fragment(_text(data["text/html"]))
+
+
+def _text(value) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
 
 
 # ----------------------------------------------------------------------------- configuration

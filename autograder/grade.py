@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
+import nbformat
 from tqdm import tqdm
 
 from . import deadlines, feedback, gradebook, intake, manual, roster, sandbox
@@ -113,20 +114,24 @@ class Run:
 
 def _collect(course: Course, assignment: str, notebook: str, result: dict,
              rubrics: dict[str, str]) -> set[str]:
-    """Grades into the real gradebook, the graded notebook (with the rubrics beside written
-    answers) into the class folder; the written answers that changed since the last grading."""
+    """Grades into the real gradebook; the graded notebook into the class folder, with what a
+    browser would run taken out (the formgrader shows it to the instructor) and the rubrics
+    beside the written answers; the written answers that changed since the last grading."""
     student = result["student"]
     name = f"{notebook}.ipynb"
     dest = course.autograded / student / assignment
-    new = Path(result["autograded"]) / name if result.get("autograded") else None
-    changed = manual.changed_answers(manual.answers(dest / name), manual.answers(new) if new else {})
+    before = manual.answers(manual.read(dest / name))
+    shutil.rmtree(dest, ignore_errors=True)
+    if result.get("autograded"):
+        copy_regular(Path(result["autograded"]) / name, dest / name)
+    graded = manual.read(dest / name)
+    if graded is not None:
+        feedback.clean_notebook(graded)
+        manual.add_rubrics(graded, rubrics)
+        nbformat.write(graded, str(dest / name))
+    changed = manual.changed_answers(before, manual.answers(graded))
     gradebook.merge(course, assignment, student, result["notebooks"], result.get("timestamp"),
                     frozenset(changed))
-    shutil.rmtree(dest, ignore_errors=True)
-    if new:
-        copy_regular(new, dest / name)
-        if (dest / name).is_file() and rubrics:
-            manual.add_rubrics(dest / name, rubrics)
     return changed
 
 

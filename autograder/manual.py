@@ -35,15 +35,19 @@ def rubrics(source: Path) -> dict[str, str]:
     return {_meta(c)["grade_id"]: c.source for c in nb.cells if _written(c)}
 
 
-def answers(notebook: Path) -> dict[str, str]:
-    """``{grade_id: the student's text}`` of the written answers in a graded notebook."""
+def read(notebook: Path) -> nbformat.NotebookNode | None:
+    """A graded notebook, or ``None`` if there is none (or it cannot be read)."""
     if not notebook.is_file():
-        return {}
+        return None
     try:
-        nb = nbformat.read(str(notebook), as_version=4)
+        return nbformat.read(str(notebook), as_version=4)
     except Exception:  # noqa: BLE001 (an unreadable old copy: every answer counts as changed)
-        return {}
-    return {_meta(c)["grade_id"]: c.source for c in nb.cells if _written(c)}
+        return None
+
+
+def answers(nb: nbformat.NotebookNode | None) -> dict[str, str]:
+    """``{grade_id: the student's text}`` of the written answers in a graded notebook."""
+    return {_meta(c)["grade_id"]: c.source for c in nb.cells if _written(c)} if nb else {}
 
 
 def changed_answers(before: dict[str, str], after: dict[str, str]) -> set[str]:
@@ -51,9 +55,8 @@ def changed_answers(before: dict[str, str], after: dict[str, str]) -> set[str]:
     return {grade_id for grade_id, text in before.items() if after.get(grade_id) != text}
 
 
-def add_rubrics(notebook: Path, rubric: dict[str, str]) -> None:
+def add_rubrics(nb: nbformat.NotebookNode, rubric: dict[str, str]) -> None:
     """Put each answer's rubric in a cell after it; drop rubric cells already there."""
-    nb = nbformat.read(str(notebook), as_version=4)
     cells = []
     for cell in nb.cells:
         if cell.get("metadata", {}).get(RUBRIC):
@@ -64,4 +67,3 @@ def add_rubrics(notebook: Path, rubric: dict[str, str]) -> None:
             cells.append(nbformat.v4.new_markdown_cell(HEADING + rubric[grade_id],
                                                        metadata={RUBRIC: grade_id}))
     nb.cells = cells
-    nbformat.write(nb, str(notebook))

@@ -523,6 +523,15 @@ def test_feedback_pages_carry_no_script_from_markdown_or_html_output(semester):
         assert not Markup(other.read_text()).unsafe, other
 
 
+def test_the_formgrader_shows_the_instructor_no_script_of_a_student(semester):
+    """The grading page is the formgrader's own (with its own scripts); what hbrown wrote and
+    printed reaches it without a handler, a javascript: link or a script of hers."""
+    _, seen = semester
+    html = seen["grading pages"][A, "hbrown"]
+    found = [m for m in Markup(html).unsafe if "alert" in m] + re.findall(r"<script[^>]*>[^<]*alert\(", html)
+    assert "<b>shown</b>" in html and not found, f"a student's markup would run in the formgrader: {found}"
+
+
 def test_feedback_is_released_and_fetched_with_manual_scores_comments_and_pending(semester):
     _, seen = semester
     assert "released through the exchange: 2" in seen["feedback B"], seen["feedback B"]
