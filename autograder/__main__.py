@@ -79,7 +79,8 @@ def cmd_grade(args) -> int:
     for r in rows:
         flag = " [review: " + r.review + "]" if r.review else ""
         written = f" +{r.pending:g} pending" if r.pending else ""
-        late = f" late {r.late_by}: -{r.late_penalty:g}" if r.late_by else ""
+        late = (f" late {r.late_by}" + (f": -{r.late_penalty:g}" if r.late_penalty else "")
+                if r.late_by else "")
         print(f"{r.student:<{width}} {r.status:<9} {r.score:>6g}/{r.max_score:<4g}{written}{late} "
               f"{r.reason}{flag}")
     print(f"{summary_line(rows)}; autograded points in 'score', all of it in 'total': {csv_path}")
