@@ -102,10 +102,9 @@ def opened(source: Path, max_mb: float, tz: dt.tzinfo = dt.timezone.utc
     if source.is_dir():
         yield source, {}, {}
         return
-    if not source.exists():
-        raise IntakeError(f"{source} does not exist")
-    if not zipfile.is_zipfile(source):
-        raise IntakeError(f"{source} is neither a folder nor a zip archive")
+    if not source.exists() or not zipfile.is_zipfile(source):
+        missing = "" if source.exists() else " (it does not exist)"
+        raise IntakeError(f"{source} is neither a folder nor a zip archive{missing}")
     with tempfile.TemporaryDirectory(prefix="autograder-zip-") as tmp, zipfile.ZipFile(source) as zf:
         refused, times = {}, {}
         _extract(zf, Path(tmp), max_mb, tz, refused, times, [MAX_TOTAL_MB * 2**20, MAX_ENTRIES], "")

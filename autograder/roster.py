@@ -125,7 +125,12 @@ class Roster:
 
 
 def load(course: Course) -> Roster:
-    """The roster as the gradebook holds it (empty when no student was ever added)."""
+    """The roster as the gradebook holds it (empty when no student was ever added; a SQLite
+    gradebook that does not exist yet is not made by asking)."""
+    if course.db_url.startswith("sqlite:///"):
+        db = Path(course.db_url.removeprefix("sqlite:///"))
+        if not db.is_file() or not db.stat().st_size:
+            return Roster()
     with Gradebook(course.db_url, course.course_id) as gb:
         return Roster({s.id: Student(s.id, s.lms_user_id or "", s.first_name or "",
                                      s.last_name or "", s.email or "") for s in gb.students})
