@@ -466,7 +466,7 @@ def test_written_answers_are_pending_until_graded_not_zero(semester):
     _, seen = semester
     shown = re.sub(r"<[^>]+>", "", seen["pending page"])
     assert "Written response (pending: not graded yet (2.0 points))" in shown, shown[:3000]
-    assert "2.0 of 2.0 points pending" in shown and "Score so far: 5.0 / 7.0" in shown, shown[:3000]
+    assert "2.0 of 2.0 points pending" in shown and "Score: 5.0 / 7.0 so far" in shown, shown[:3000]
     assert "Written response (Score: 0.0 / 2.0)" not in shown
 
 
@@ -539,7 +539,7 @@ def test_feedback_is_released_and_fetched_with_manual_scores_comments_and_pendin
     [filip], [iker] = seen["fetched"]["fkowalski"], seen["fetched"]["ilopez"]
     filip, iker = re.sub(r"<[^>]+>", "", filip), re.sub(r"<[^>]+>", "", iker)
     assert "Score: 7.0 / 7.0" in filip and "Well argued, Filip." in filip, filip[:3000]
-    assert "pending: not graded yet" in iker and "Score so far: 2.0 / 7.0" in iker, iker[:3000]
+    assert "pending: not graded yet" in iker and "Score: 2.0 / 7.0 so far" in iker, iker[:3000]
 
 
 # ----------------------------------------------------------------------------- grades out
