@@ -322,18 +322,25 @@ class GuardedExecute(Execute):
                 kernel_s += time.monotonic() - t0
                 self._judge.send({"op": "reply", "reply": reply}, back)
         except (judge.FrameError, EOFError, OSError, ValueError) as exc:
-            self._judge.close()  # a fresh one for the next cell
-            self._judge = None
+            self._drop_judge()
             problem = f"{test}: the grader's judge failed ({type(exc).__name__}: {exc})"
             self.judge_problems.append(problem)
             self._fail(cell, problem + "; grader error, not the submission's", "GraderError")
             return None
+        except BaseException:  # the kernel died mid-call: the judge is left waiting for a reply
+            self._drop_judge()
+            raise
         stats = self.judge_stats
         stats["cells"] += 1
         stats["calls"] += header.get("calls", 0)
         stats["kernel_s"] += kernel_s
         stats["judge_s"] += time.monotonic() - started - kernel_s
         return header
+
+    def _drop_judge(self) -> None:
+        """Stop a judge that is mid-cell; the next cell or notebook starts a fresh one."""
+        self._judge.close()
+        self._judge = None
 
     async def _call_kernel(self, header: dict, buffers: list[bytes], deadline: float, cell,
                            cell_index: int) -> tuple[dict, list[bytes]]:
