@@ -20,6 +20,7 @@ import os
 import pwd
 import queue
 import shutil
+import sys
 import tempfile
 import threading
 import warnings
@@ -30,7 +31,7 @@ from typing import Iterator
 import nbformat
 from tqdm import tqdm
 
-from . import deadlines, feedback, gradebook, intake, manual, roster, sandbox
+from . import deadlines, feedback, gradebook, intake, manual, roster, sandbox, secret
 from .course_dir import Course, nbgrader_config
 from .slots import Limits, Worker, copy_regular, grade_one, job_common, job_for, private_file
 
@@ -92,9 +93,10 @@ def lock_down(course: Course) -> None:
 
 
 def _jobs(course: Course, assignment: str, staged: dict[str, Path], template: gradebook.Template,
-          workdir: Path, limits: Limits, feedback: bool, hide_hidden_tests: bool) -> list[dict]:
+          workdir: Path, limits: Limits, feedback: bool, hide_hidden_tests: bool,
+          grading_secret: str) -> list[dict]:
     common = job_common(course.course_id, assignment, template, workdir, limits, feedback,
-                        hide_hidden_tests)
+                        hide_hidden_tests, grading_secret)
     return [job_for(common, student, notebook, workdir / "jobs" / f"j{index:04d}")
             for index, (student, notebook) in enumerate(sorted(staged.items()))]
 
@@ -204,8 +206,12 @@ def grade_class(course: Course, assignment: str, submissions: Path | list[Path],
             run.reasons |= {s: ("missing", r, "") for s, r in _missing(course, assignment, taken).items()}
             for student, (status, reason, _) in sorted(run.reasons.items()):
                 log_line(run.log, f"{intake.label(student)}: {status}: {reason}")
+            key, note = secret.load_or_draw()
+            if note:
+                print(f"note: {note}", file=sys.stderr)
+                log_line(run.log, f"note: {note}")
             args = (course, assignment, taken.staged, template, workdir, limits, feedback,
-                    hide_hidden_tests)
+                    hide_hidden_tests, key)
             results = remote.grade(*args) if remote else _local(*args, workers)
             for result in tqdm(results, total=len(taken.staged), desc=f"grading {assignment}",
                                unit="nb", disable=not progress, mininterval=1.0):
@@ -243,12 +249,12 @@ def summary_line(rows: list[Outcome]) -> str:
 
 def _local(course: Course, assignment: str, staged: dict[str, Path], template: gradebook.Template,
            workdir: Path, limits: Limits, feedback: bool, hide_hidden_tests: bool,
-           workers: int) -> Iterator[dict]:
+           grading_secret: str, workers: int) -> Iterator[dict]:
     """Results as this machine's sandboxed workers finish them (one thread per slot)."""
     (workdir / "jobs").mkdir()
     jobs, done = queue.Queue(), queue.Queue()
     for job in _jobs(course, assignment, staged, template, workdir, limits, feedback,
-                     hide_hidden_tests):
+                     hide_hidden_tests, grading_secret):
         jobs.put(job)
     log = private_file(log_path(course, assignment, workers=True))
     with sandbox.sandboxes(min(workers, len(staged)) or 1) as boxes:

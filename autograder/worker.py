@@ -49,6 +49,7 @@ def _config(job: dict, jobdir: Path) -> Config:
     g.readonly = job.get("readonly", [])
     g.home_seed, g.work_seed = job.get("home_seed", ""), job.get("work_seed", "")
     g.lesson_modules = job.get("lesson_modules", [])
+    g.grading_secret = job["grading_secret"]
     return c
 
 
@@ -103,7 +104,8 @@ def grade(job: dict) -> dict:
                 "notebooks": None, "review": review}
     out = {"notebooks": read_grades(f"sqlite:///{jobdir / 'gradebook.db'}", assignment, student),
            "autograded": str(jobdir / "autograded" / student / assignment),
-           "timestamp": job.get("timestamp"), "review": review + guard.get("guard", [])}
+           "timestamp": job.get("timestamp"), "review": review + guard.get("guard", []),
+           "judge": guard.get("judge")}
     return {**out, **_verdict(guard, notes)}
 
 
@@ -113,6 +115,8 @@ def _verdict(guard: dict, notes: list[str]) -> dict:
     if guard.get("leftover_processes"):  # the jail should make this impossible: say so loudly
         return {"status": "error", "reason": "grader error: processes outlived the kernel: "
                                              + ", ".join(guard["leftover_processes"][:5])}
+    if guard.get("judge_problems"):  # the grader's failure: the student's score is not final
+        return {"status": "error", "reason": "grader error: " + "; ".join(guard["judge_problems"][:3])}
     if guard.get("guard_installed") is False:
         return {"status": "error", "reason": "grader error: the test guard could not be installed "
                                              "in the kernel (its tests scored 0)"}
@@ -136,9 +140,17 @@ def serve(result_fd: int) -> None:
         job = json.loads(line)
         start = time.perf_counter()
         result = grade_with_retry(job)
-        print(f"{job['student']}: {result['status']} in {time.perf_counter() - start:.1f} s: "
-              f"{result['reason']}", file=sys.stderr, flush=True)
+        print(f"{job['student']}: {result['status']} in {time.perf_counter() - start:.1f} s"
+              f"{judged(result.get('judge'))}: {result['reason']}", file=sys.stderr, flush=True)
         results.write(json.dumps({"student": job["student"], **result}) + "\n")
+
+
+def judged(stats: dict | None) -> str:
+    """What the grader's judge did for one notebook, for the log (``bench`` reads it)."""
+    if not stats:
+        return ""
+    return (f" (judge {stats['cells']} cells, {stats['calls']} calls, {stats['judge_s']:.2f} s "
+            f"judging, {stats['kernel_s']:.2f} s in calls)")
 
 
 def grade_with_retry(job: dict) -> dict:
