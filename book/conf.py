@@ -24,6 +24,8 @@ nb_execution_mode = "off"
 myst_enable_extensions = ["dollarmath", "amsmath", "attrs_block", "colon_fence"]
 myst_heading_anchors = 3
 nb_merge_streams = True
+# a cell's markdown output is MyST, tables included (lesson 07's course summary)
+nb_render_markdown_format = "myst"
 suppress_warnings = ["mystnb.unknown_mime_type"]
 
 html_theme = "sphinx_book_theme"
