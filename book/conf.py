@@ -16,6 +16,7 @@ extensions = [
     "myst_nb",                  # notebooks and MyST markdown
     "sphinx_togglebutton",      # the answer notes' dropdowns
     "sphinx-mathjax-offline",   # MathJax served with the site, not from a CDN
+    "sphinx.ext.githubpages",   # .nojekyll: GitHub Pages then serves _static/ and _images/
 ]
 exclude_patterns = [STUDENT_DIR, "**/.ipynb_checkpoints"]
 # the notebooks arrive executed; the site never runs them
