@@ -94,8 +94,12 @@ class Reader:
         self.context = browser.new_context(viewport=viewport)
         self.context.route("**/*", self._route)
         self.page = self.context.new_page()
-        self.page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.url}"))
+        self.page.on("response", self._response)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def _response(self, response) -> None:
+        if response.status >= 400:
+            self.failed.append(f"{response.status} {response.url}")
 
     def _route(self, route) -> None:
         if route.request.url.startswith(self.base):
