@@ -20,8 +20,9 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 mkdir -p "$VENV"
 echo "Installing the course and its dependencies into $VENV (log: $LOG) ..."
-# constraints.txt pins torch to the CPU build; every install goes through it
-if ! "$VENV/bin/python" -m pip install --disable-pip-version-check -c constraints.txt -e '.[test]' >"$LOG" 2>&1; then
+# constraints.txt pins torch to the CPU build; every install goes through it. The test
+# extra runs the suite, the book extra builds the website (make book, tests/test_book.py)
+if ! "$VENV/bin/python" -m pip install --disable-pip-version-check -c constraints.txt -e '.[test,book]' >"$LOG" 2>&1; then
   grep -E "^ERROR|error:" "$LOG" | tail -5 >&2
   fail "pip install" "See $LOG. Check the network or the package index, then run the command again (delete $VENV to start from scratch)."
 fi
