@@ -35,8 +35,9 @@ if [ "$(uname -s)" = Linux ] && ! "$VENV/bin/python" -c 'import importlib.metada
   fi
 fi
 echo "Installing the course and its dependencies into $VENV (log: $LOG) ..."
-# every install goes through constraints.txt (it pins torch)
-if ! "$VENV/bin/python" -m pip install --disable-pip-version-check -c constraints.txt -e '.[test]' >>"$LOG" 2>&1; then
+# every install goes through constraints.txt (it pins torch). The test extra runs the suite,
+# the book extra builds the website (make book, tests/test_book.py)
+if ! "$VENV/bin/python" -m pip install --disable-pip-version-check -c constraints.txt -e '.[test,book]' >>"$LOG" 2>&1; then
   grep -E "^ERROR|error:" "$LOG" | tail -5 >&2
   fail "pip install" "See $LOG. Check the network or the package index, then run the command again (delete $VENV to start from scratch)."
 fi
