@@ -9,6 +9,7 @@ encoded once however many users borrow it.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from .similarity import cosine_similarity_matrix
 from .world import Town, TownConfig, make_town, topic_usage
 
 __all__ = ["rank_substitutes", "substitutes_at", "bucket_edges", "input_profiles",
-           "output_profiles", "similarity_view", "Trained", "train_reader", "predict_with",
+           "output_profiles", "similarity_view", "Trained", "Reader", "train_reader", "predict_with",
            "profile_trust", "sweep", "per_user_loop", "benchmark", "reproduce", "LESSON_TOWN",
            "EPOCHS", "BUCKET_ENDS"]
 
@@ -143,6 +144,47 @@ class Trained:
     def layout(self) -> Layout:
         return self.model.layout
 
+    @property
+    def n_users(self) -> int:
+        return self.town.n_users
+
+    def similarity_view(self, similarity: str) -> np.ndarray:
+        """(U, F) the rows substitutes are ranked on (see :func:`similarity_view`)."""
+        return similarity_view(self.town, self.n_history, similarity)
+
+    def episodes(self, draws: np.ndarray, users: np.ndarray) -> tuple[Episodes, np.ndarray]:
+        """``users``' held-out queries, asked once per row of ``draws`` (R, n): row r shows
+        user ``users[i]`` the profile of ``draws[r, i]`` (-1: no profile). Each distinct
+        profile is gathered (and encoded by the model) once.
+
+        Returns the episodes (one group per row and user, row-major) and ``y`` (n, M).
+        """
+        distinct, profile = np.unique(draws.ravel(), return_inverse=True)
+        idx = np.broadcast_to(recent_indices(self.n_history, self.k), (len(distinct), self.k))
+        items = gather(self.features, np.maximum(distinct, 0), idx)
+        items[distinct < 0] = 0.0  # no profile at all: the model sees only the query
+        query, diff, y = held_out(self.town, users, self.n_history)
+        reps = (len(draws), 1, 1)
+        return Episodes(items, np.tile(query, reps), np.tile(diff, reps), profile), y
+
+
+class Reader(Protocol):
+    """What :func:`sweep` needs of a trained reader (the town's :class:`Trained`, or a reader
+    of real users): the model, the held-out users, and two methods."""
+
+    model: PreferenceModel
+    test: np.ndarray         # (n_test,) held-out user ids, in [0, n_users)
+
+    @property
+    def n_users(self) -> int: ...
+
+    def similarity_view(self, similarity: str) -> np.ndarray:
+        """(n_users, F) the rows substitutes are ranked on (cosine similarity)."""
+
+    def episodes(self, draws: np.ndarray, users: np.ndarray) -> tuple[Episodes, np.ndarray]:
+        """Each of ``users`` (n,) read through the profile of ``draws[r, i]`` (R, n; -1: none):
+        episodes with one group per row and user (row-major) and labels ``y`` (n, M)."""
+
 
 def train_reader(town: Town, k: int = 32, n_queries: int = 10, relevance: bool = True,
                  epochs: int = EPOCHS, random_state: int = 0, progress: bool = True) -> Trained:
@@ -165,27 +207,11 @@ def _draws(owners: np.ndarray | None, n: int) -> np.ndarray:
     return np.full((1, n), -1) if owners is None else np.atleast_2d(owners)
 
 
-def _episodes(tr: Trained, draws: np.ndarray, users: np.ndarray) -> tuple[Episodes, np.ndarray]:
-    """``users``' held-out queries, asked once per row of ``draws`` (R, n): row r shows user
-    ``users[i]`` the profile of ``draws[r, i]`` (-1: no profile). Each distinct profile is
-    gathered (and encoded by the model) once.
-
-    Returns the episodes (one group per row and user, row-major) and ``y`` (n, M).
-    """
-    distinct, profile = np.unique(draws.ravel(), return_inverse=True)
-    idx = np.broadcast_to(recent_indices(tr.n_history, tr.k), (len(distinct), tr.k))
-    items = gather(tr.features, np.maximum(distinct, 0), idx)
-    items[distinct < 0] = 0.0  # no profile at all: the model sees only the query
-    query, diff, y = held_out(tr.town, users, tr.n_history)
-    reps = (len(draws), 1, 1)
-    return Episodes(items, np.tile(query, reps), np.tile(diff, reps), profile), y
-
-
-def _predict(tr: Trained, owners: dict, users: np.ndarray) -> dict:
+def _predict(tr: Reader, owners: dict, users: np.ndarray) -> dict:
     """label -> (p, y), both (n, R * M): every draw of each label's owners (see
     :func:`_draws`), in one pass over every condition."""
     draws = {label: _draws(who, len(users)) for label, who in owners.items()}
-    X, y = _episodes(tr, np.concatenate(list(draws.values())), users)
+    X, y = tr.episodes(np.concatenate(list(draws.values())), users)
     p = tr.model.predict_proba(X)[:, 1].reshape(-1, len(users), y.shape[1])
     out, start = {}, 0
     for label, rows in draws.items():
@@ -196,7 +222,7 @@ def _predict(tr: Trained, owners: dict, users: np.ndarray) -> dict:
     return out
 
 
-def predict_with(tr: Trained, owners: np.ndarray | None, users: np.ndarray | None = None):
+def predict_with(tr: Reader, owners: np.ndarray | None, users: np.ndarray | None = None):
     """Predict ``users``' held-out choices (default: every test user) showing each one the
     profile of ``owners`` (same length), or no profile when ``owners`` is None.
 
@@ -207,11 +233,11 @@ def predict_with(tr: Trained, owners: np.ndarray | None, users: np.ndarray | Non
     return _predict(tr, {"shown": owners}, users)["shown"]
 
 
-def profile_trust(tr: Trained, owners: np.ndarray, users: np.ndarray | None = None) -> np.ndarray:
+def profile_trust(tr: Reader, owners: np.ndarray, users: np.ndarray | None = None) -> np.ndarray:
     """(n,) how much the model leans on the shown profile: its attention on the profile's
     items rather than on the null slot, averaged over each user's queries (0 to 1)."""
     users = tr.test if users is None else users
-    X, _ = _episodes(tr, _draws(owners, len(users)), users)
+    X, _ = tr.episodes(_draws(owners, len(users)), users)
     return (1.0 - tr.model.attention(X)[:, 0]).reshape(len(users), -1).mean(axis=1)
 
 
@@ -241,7 +267,7 @@ def _other_than(users: np.ndarray, n_users: int, rng: np.random.Generator,
     return owners
 
 
-def sweep(tr: Trained, similarity: str = "inputs", n_draws: int = 5, random_state: int = 0) -> dict:
+def sweep(tr: Reader, similarity: str = "inputs", n_draws: int = 5, random_state: int = 0) -> dict:
     """Evaluate the self profile, one substitute per rank bucket and a random substitute.
 
     Batched: one prediction pass covers every held-out user and condition, each distinct
@@ -250,8 +276,9 @@ def sweep(tr: Trained, similarity: str = "inputs", n_draws: int = 5, random_stat
     uniform rank in that bucket amounts to.
 
     Args:
-        tr: a trained reader.
-        similarity: ``"inputs"`` (topic usage, coarse) or ``"outputs"`` (what users chose).
+        tr: a trained reader: the town's (:class:`Trained`) or any other :class:`Reader`.
+        similarity: a view of ``tr.similarity_view``; in the town ``"inputs"`` (topic usage,
+            coarse) or ``"outputs"`` (what users chose).
         n_draws: substitutes drawn per user in each bucket and for the random condition;
             each is a uniformly random rank inside the bucket. More draws, less noise.
         random_state: seed of the draws.
@@ -264,8 +291,8 @@ def sweep(tr: Trained, similarity: str = "inputs", n_draws: int = 5, random_stat
         by side) and ``owners`` (label -> whose profile was shown: (n_test,) for ``self``,
         (n_draws, n_test) for substitutes, None for ``no_profile``).
     """
-    S = cosine_similarity_matrix(similarity_view(tr.town, tr.n_history, similarity))
-    U, n = tr.town.n_users, len(tr.test)
+    S = cosine_similarity_matrix(tr.similarity_view(similarity))
+    U, n = tr.n_users, len(tr.test)
     top = rank_substitutes(S, tr.test, n=min(BUCKET_ENDS[-1], U - 1))
     rng = np.random.default_rng(random_state)
     owners = {"self": tr.test}
@@ -297,10 +324,10 @@ def per_user_loop(tr: Trained, similarity: str = "inputs", n_draws: int = 5,
 
     Returns mean accuracy per condition (like :func:`sweep`'s, with other random draws).
     """
-    profiles = similarity_view(tr.town, tr.n_history, similarity)
+    profiles = tr.similarity_view(similarity)
     unit = profiles / np.maximum(np.linalg.norm(profiles, axis=1, keepdims=True), 1e-12)
     rng = np.random.default_rng(random_state)
-    edges = bucket_edges(tr.town.n_users - 1) + [("random", 1, tr.town.n_users - 1)]
+    edges = bucket_edges(tr.n_users - 1) + [("random", 1, tr.n_users - 1)]
     correct: dict[str, list[float]] = {"self": [], "no_profile": [], **{e[0]: [] for e in edges}}
     for user in tr.test:
         sims = unit @ unit[user]
