@@ -1,5 +1,5 @@
 """Which part of a profile personalizes: inputs, outputs or both, under a context budget
-(lesson 01, after Wu et al. 2024)."""
+(lesson 01, after Wu et al. 2024), in the town and on real users (:func:`real_users`)."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,10 +10,12 @@ from .profiles import (Layout, examples, gather, item_features, recent_indices, 
 from .world import Town
 
 __all__ = ["profile_examples", "train_source_model", "source_comparison", "budget_curve",
-           "KS", "BUDGET_ITEMS"]
+           "real_users", "KS", "BUDGET_ITEMS", "REAL_KS", "LSA_DIMS"]
 
 KS = (1, 2, 4, 8, 16, 24, 32)      # profile items requested in the budget curve
 BUDGET_ITEMS = 32                   # the budget, in untruncated outputs
+REAL_KS = (1, 2, 4, 8, 16)          # profile items requested in the real users' budget curve
+LSA_DIMS = 64                       # dimensions of the real users' text vectors
 
 
 def budget_tokens(town: Town) -> int:
@@ -82,3 +84,85 @@ def budget_curve(town: Town, n_queries: int = 10, random_state: int = 0,
         curve[source] = [_accuracy(model, *profile_examples(town, test, source, k, n_history,
                                                             model.layout, features)) for k in ks]
     return curve
+
+
+def _reader_accuracy(X: np.ndarray, y: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """(N,) whether a logistic reader fitted on the rows ``train`` is right on every row
+    (only the other rows are used)."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=1.0, fit_intercept=False, max_iter=1000).fit(X[train], y[train])
+    return model.predict(X) == y
+
+
+def real_users(seed: int = 0, ks=REAL_KS) -> dict:
+    """Inputs, outputs and pairs as profiles of Beer Stack Exchange's real answerers.
+
+    The question (:mod:`course.stackexchange`): which of two answers to the same question
+    did the user write? The reader is logistic regression on ``[p * d, d]``, where ``p`` is
+    the profile's text vector and ``d`` the first candidate's minus the second's: a learned
+    weight per dimension on "this answer reads like the profile" (with equal weights it is
+    the cosine) plus a prior over answers that needs no profile. Text vectors: TF-IDF of the
+    character n-gram counts, projected to ``LSA_DIMS`` dimensions (LSA) and scaled to unit
+    length. Two-fold cross-fitting over users: the TF-IDF weights, the projection and the
+    reader are fitted on one half of the users (the projection on every post that none of
+    the other half wrote), scored on the other half, and the halves swapped; so every user
+    is scored once, by a reader that never saw them. One reader per source, and per source
+    and k in the budget curve.
+
+    Returns:
+        JSON-ready: the data's counts; ``accuracy`` per source (mean over users of their
+        accuracy), ``items_shown`` per source; the paired gaps over users
+        ``outputs_minus_inputs``, ``outputs_minus_none``, ``inputs_minus_none`` and
+        ``outputs_minus_both`` (each ``{"mean", "ci95"}``); ``budget_curve`` (``k``,
+        ``outputs``, ``both``, and the mean items shown at each k); ``verdict`` (from
+        outputs minus inputs: "held", "did not" or "reversed") and ``seconds``. Raises
+        ``DatasetUnavailable`` without the data.
+    """
+    import time
+
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfTransformer
+    from sklearn.preprocessing import normalize
+
+    from . import metrics
+    from .stackexchange import SOURCES, load_histories, post_counts, profile_counts, word_ngrams
+
+    start = time.perf_counter()
+    h = load_histories(seed)
+    _, ngrams = word_ngrams(h)
+    posts = post_counts(h, ngrams)
+    conditions = {**{s: profile_counts(h, ngrams, s) for s in SOURCES},
+                  **{(s, k): profile_counts(h, ngrams, s, k) for s in ("outputs", "both") for k in ks}}
+    right = {c: np.zeros(len(h.y), bool) for c in conditions}
+    for half in (0, 1):
+        train = h.half[h.user] == half
+        fitted = posts[(h.post_user < 0) | (h.half[h.post_user] == half)]
+        tfidf = TfidfTransformer(sublinear_tf=True).fit(fitted)
+        lsa = TruncatedSVD(LSA_DIMS, random_state=seed).fit(tfidf.transform(fitted))
+
+        def embed(counts):
+            return normalize(lsa.transform(tfidf.transform(counts)))
+
+        d = embed(posts[h.answer[h.first]]) - embed(posts[h.answer[h.second]])
+        for c, (counts, _) in conditions.items():
+            X = np.hstack([embed(counts) * d, d])
+            right[c][~train] = _reader_accuracy(X, h.y, train)[~train]
+    users, user = np.unique(h.user, return_inverse=True)        # users asked at least once
+    per_user = {c: np.bincount(user, r) / np.bincount(user) for c, r in right.items()}
+
+    def gap(a, b):
+        return metrics.paired_bootstrap_gap(per_user[a], per_user[b], random_state=seed)
+
+    main = gap("outputs", "inputs")
+    return metrics.rounded({
+        **h.describe(),
+        "accuracy": {s: float(per_user[s].mean()) for s in SOURCES},
+        "items_shown": {s: float(conditions[s][1].mean()) for s in SOURCES[1:]},
+        "outputs_minus_inputs": main, "outputs_minus_none": gap("outputs", "none"),
+        "inputs_minus_none": gap("inputs", "none"), "outputs_minus_both": gap("outputs", "both"),
+        "budget_curve": {"k": list(ks),
+                         **{s: [float(per_user[(s, k)].mean()) for k in ks] for s in ("outputs", "both")},
+                         "items_shown": [float(conditions[("outputs", k)][1].mean()) for k in ks]},
+        "verdict": metrics.verdict(main, +1),
+        "seconds": time.perf_counter() - start})

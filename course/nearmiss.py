@@ -400,22 +400,6 @@ def validated_epochs(data: RatingProfiles, train: np.ndarray, random_state: int 
     return min(grid, key=loss.get)
 
 
-def _rounded(values):
-    """Floats of a JSON-ready structure rounded to 4 decimals."""
-    if isinstance(values, dict):
-        return {key: _rounded(value) for key, value in values.items()}
-    if isinstance(values, (list, tuple)):
-        return [_rounded(value) for value in values]
-    return round(values, 4) if isinstance(values, float) else values
-
-
-def _verdict(gap: dict) -> str:
-    """'held' when the near-twin's 95% interval lies below a random substitute's, 'reversed'
-    when above, else 'did not'."""
-    lo, hi = gap["ci95"]
-    return "held" if hi < 0 else "reversed" if lo > 0 else "did not"
-
-
 def real_users(seed: int = 0, n_draws: int = 5, progress: bool = False) -> dict:
     """Lesson 02's experiment on FilmTrust's real users (:mod:`course.rating_profiles`).
 
@@ -447,7 +431,7 @@ def real_users(seed: int = 0, n_draws: int = 5, progress: bool = False) -> dict:
              for label in ("self", "1", "random")}
     fine_gap = fine["gap_near_minus_random"]
     town_length = sweep(train_on_ratings(data, EPOCHS, seed), "rated", n_draws, seed)
-    return _rounded({
+    return metrics.rounded({
         **data.describe(), "test_users": int(len(tr.test)),
         **{key: value for key, value in _lean(coarse).items()},
         "gap_own_minus_none": metrics.paired_bootstrap_gap(own, none, random_state=seed),
@@ -458,7 +442,7 @@ def real_users(seed: int = 0, n_draws: int = 5, progress: bool = False) -> dict:
         "epochs": tr.model.epochs,
         "town_epochs": {"epochs": EPOCHS, "gap_near_minus_random": town_length["gap_near_minus_random"],
                         "own_accuracy": town_length["accuracy"][0], "own_ece": town_length["ece"][0]},
-        "verdict": _verdict(coarse["gap_near_minus_random"]),
+        "verdict": metrics.verdict(coarse["gap_near_minus_random"], -1),
         "seconds": time.perf_counter() - start})
 
 
