@@ -88,27 +88,41 @@ def budget_curve(town: Town, n_queries: int = 10, random_state: int = 0,
 
 def _reader_accuracy(X: np.ndarray, y: np.ndarray, train: np.ndarray) -> np.ndarray:
     """(N,) whether a logistic reader fitted on the rows ``train`` is right on every row
-    (only the other rows are used)."""
+    (only the other rows are used). Each column is first scaled to unit root mean square on
+    the training rows, so that one L2 penalty treats them alike."""
     from sklearn.linear_model import LogisticRegression
 
+    rms = np.sqrt((X[train] ** 2).mean(axis=0))
+    X = X / np.where(rms > 0, rms, 1.0)
     model = LogisticRegression(C=1.0, fit_intercept=False, max_iter=1000).fit(X[train], y[train])
     return model.predict(X) == y
+
+
+def _rowwise_dot(a, b) -> np.ndarray:
+    return np.asarray(a.multiply(b).sum(axis=1)).ravel()
 
 
 def real_users(seed: int = 0, ks=REAL_KS) -> dict:
     """Inputs, outputs and pairs as profiles of Beer Stack Exchange's real answerers.
 
     The question (:mod:`course.stackexchange`): which of two answers to the same question
-    did the user write? The reader is logistic regression on ``[p * d, d]``, where ``p`` is
-    the profile's text vector and ``d`` the first candidate's minus the second's: a learned
-    weight per dimension on "this answer reads like the profile" (with equal weights it is
-    the cosine) plus a prior over answers that needs no profile. Text vectors: TF-IDF of the
-    character n-gram counts, projected to ``LSA_DIMS`` dimensions (LSA) and scaled to unit
-    length. Two-fold cross-fitting over users: the TF-IDF weights, the projection and the
-    reader are fitted on one half of the users (the projection on every post that none of
-    the other half wrote), scored on the other half, and the halves swapped; so every user
-    is scored once, by a reader that never saw them. One reader per source, and per source
-    and k in the budget curve.
+    did the user write? Texts are TF-IDF vectors of their character n-gram counts, scaled to
+    unit length. The reader is logistic regression on two kinds of evidence, as the town's
+    reader adds a taste read from the profile to what everybody prefers:
+
+    * from the profile: how much more the first answer resembles it than the second does
+      (the difference of the two cosines; 0 with no profile);
+    * without it: the first answer's vector minus the second's, projected to ``LSA_DIMS``
+      dimensions (LSA), for what the answers of frequent answerers look like.
+
+    The cosine is taken in the full n-gram space: what tells one writer from another sits in
+    rare n-grams that a projection to a few dimensions keeps little of (a first reader that
+    read the profile through the projection used none of it, from any source). Two-fold
+    cross-fitting over the users' two halves: the TF-IDF weights and the projection are
+    fitted on every post that no user of the other half wrote, the reader on the half's
+    questions; it is scored on the other half, then the halves swap. So every user is
+    scored once, by a reader that never saw them. One reader per source, and per source and
+    k in the budget curve.
 
     Returns:
         JSON-ready: the data's counts; ``accuracy`` per source (mean over users of their
@@ -140,13 +154,13 @@ def real_users(seed: int = 0, ks=REAL_KS) -> dict:
         fitted = posts[(h.post_user < 0) | (h.half[h.post_user] == half)]
         tfidf = TfidfTransformer(sublinear_tf=True).fit(fitted)
         lsa = TruncatedSVD(LSA_DIMS, random_state=seed).fit(tfidf.transform(fitted))
-
-        def embed(counts):
-            return normalize(lsa.transform(tfidf.transform(counts)))
-
-        d = embed(posts[h.answer[h.first]]) - embed(posts[h.answer[h.second]])
+        first, second = (normalize(tfidf.transform(posts[h.answer[which]]))
+                         for which in (h.first, h.second))
+        prior = normalize(lsa.transform(first)) - normalize(lsa.transform(second))
         for c, (counts, _) in conditions.items():
-            X = np.hstack([embed(counts) * d, d])
+            profile = normalize(tfidf.transform(counts))
+            resemblance = _rowwise_dot(profile, first) - _rowwise_dot(profile, second)
+            X = np.column_stack([resemblance, prior])
             right[c][~train] = _reader_accuracy(X, h.y, train)[~train]
     users, user = np.unique(h.user, return_inverse=True)        # users asked at least once
     per_user = {c: np.bincount(user, r) / np.bincount(user) for c, r in right.items()}

@@ -161,8 +161,8 @@ def word_ngrams(h: Histories):
     distinct word."""
     from sklearn.feature_extraction.text import CountVectorizer
 
-    counter = CountVectorizer(**NGRAMS).fit(h.vocabulary)
-    return counter, counter.transform(h.vocabulary).tocsr()
+    counter = CountVectorizer(**NGRAMS)
+    return counter, counter.fit_transform(h.vocabulary).tocsr()
 
 
 def _word_counts(word_lists: list[np.ndarray], n_words: int, n_vocab: int) -> sp.csr_matrix:
