@@ -10,7 +10,7 @@ from .profiles import (Layout, examples, gather, item_features, recent_indices, 
 from .world import Town
 
 __all__ = ["profile_examples", "train_source_model", "source_comparison", "budget_curve",
-           "real_users", "KS", "BUDGET_ITEMS", "REAL_KS", "LSA_DIMS"]
+           "real_users", "real_users_text", "KS", "BUDGET_ITEMS", "REAL_KS", "LSA_DIMS"]
 
 KS = (1, 2, 4, 8, 16, 24, 32)      # profile items requested in the budget curve
 BUDGET_ITEMS = 32                   # the budget, in untruncated outputs
@@ -180,3 +180,44 @@ def real_users(seed: int = 0, ks=REAL_KS) -> dict:
                          "items_shown": [float(conditions[("outputs", k)][1].mean()) for k in ks]},
         "verdict": metrics.verdict(main, +1),
         "seconds": time.perf_counter() - start})
+
+
+_VERDICT_01 = {"held": "held: outputs beat inputs (95% interval above zero)",
+               "did not": "did not hold: the 95% interval of outputs minus inputs includes zero",
+               "reversed": "reversed: inputs beat outputs (95% interval below zero)"}
+
+
+def real_users_text(real: dict, town: dict) -> str:
+    """What lesson 01's real-data section prints.
+
+    Args:
+        real: :func:`real_users`'s result, or ``{"skipped": reason}``.
+        town: the town's :func:`source_comparison` (accuracy per source), shown beside.
+    """
+    from .stackexchange import BUDGET, MIN_ANSWERS, SOURCES
+
+    if "skipped" in real:
+        return f"Real-data section skipped: {real['skipped']}"
+
+    def ci(gap: dict) -> str:
+        return f"{gap['mean']:+.3f} (95% CI {gap['ci95'][0]:+.3f} to {gap['ci95'][1]:+.3f})"
+
+    curve = real["budget_curve"]
+    shown = {"none": "-", **{s: f"{real['items_shown'][s]:.1f}" for s in SOURCES[1:]}}
+    return "\n".join([
+        f"Beer Stack Exchange: {real['users']} answerers with {MIN_ANSWERS}+ answers, "
+        f"{real['questions']} questions: which of two answers to one question is theirs?",
+        f"profiles of up to {BUDGET} words; every user is scored by a reader that never saw them",
+        f"{'profile from':<14}{'accuracy':>9}{'items shown':>13}{'town':>8}",
+        *(f"{s:<14}{real['accuracy'][s]:>9.3f}{shown[s]:>13}{town[s]:>8.3f}" for s in SOURCES),
+        f"outputs minus inputs, accuracy per user: {ci(real['outputs_minus_inputs'])}; "
+        f"town {town['outputs'] - town['inputs']:+.3f}",
+        f"outputs minus none: {ci(real['outputs_minus_none'])}",
+        f"inputs minus none: {ci(real['inputs_minus_none'])}",
+        f"outputs minus pairs: {ci(real['outputs_minus_both'])}",
+        f"budget curve: k items, each cut to {BUDGET} // k words",
+        "k          " + "".join(f"{k:>7}" for k in curve["k"]),
+        "outputs    " + "".join(f"{a:>7.3f}" for a in curve["outputs"]),
+        "pairs      " + "".join(f"{a:>7.3f}" for a in curve["both"]),
+        "items shown" + "".join(f"{a:>7.1f}" for a in curve["items_shown"]),
+        f"verdict: {_VERDICT_01[real['verdict']]}"])

@@ -18,15 +18,15 @@ from .checks import twin
 from .models import PreferenceModel
 from .profiles import (Episodes, Layout, examples, gather, held_out, item_features,
                        recent_indices, split_users)
-from .rating_profiles import RatingProfiles, load_rating_profiles
+from .rating_profiles import MIN_RATINGS, RatingProfiles, load_rating_profiles
 from .similarity import cosine_similarity_matrix
 from .world import Town, TownConfig, make_town, topic_usage
 
 __all__ = ["rank_substitutes", "substitutes_at", "bucket_edges", "input_profiles",
            "output_profiles", "similarity_view", "Trained", "Reader", "train_reader",
            "predict_with", "profile_trust", "sweep", "per_user_loop", "ReaderOfRatings",
-           "train_on_ratings", "validated_epochs", "real_users", "benchmark", "reproduce",
-           "LESSON_TOWN", "EPOCHS", "EPOCH_GRID", "BUCKET_ENDS"]
+           "train_on_ratings", "validated_epochs", "real_users", "real_users_text", "benchmark",
+           "reproduce", "LESSON_TOWN", "EPOCHS", "EPOCH_GRID", "BUCKET_ENDS"]
 
 #: the lesson's town: the library defaults with 3,000 users, half of them held out
 LESSON_TOWN = TownConfig(n_users=3000, n_interactions=110)
@@ -444,6 +444,50 @@ def real_users(seed: int = 0, n_draws: int = 5, progress: bool = False) -> dict:
                         "own_accuracy": town_length["accuracy"][0], "own_ece": town_length["ece"][0]},
         "verdict": metrics.verdict(coarse["gap_near_minus_random"], -1),
         "seconds": time.perf_counter() - start})
+
+
+_VERDICT_02 = {"held": "held: the near twin is worse than a random substitute (95% interval below zero)",
+               "did not": "did not hold: the near twin is not worse than a random substitute "
+                          "(95% interval includes zero)",
+               "reversed": "reversed: the near twin is better than a random substitute "
+                           "(95% interval above zero)"}
+
+
+def _ci(gap: dict) -> str:
+    return f"{gap['mean']:+.3f} (95% CI {gap['ci95'][0]:+.3f} to {gap['ci95'][1]:+.3f})"
+
+
+def real_users_text(real: dict, town: dict) -> str:
+    """What lesson 02's real-data section prints.
+
+    Args:
+        real: :func:`real_users`'s result, or ``{"skipped": reason}``.
+        town: the town's sweep (:func:`sweep` or ``reproduce``), for its gaps beside.
+    """
+    if "skipped" in real:
+        return f"Real-data section skipped: {real['skipped']}"
+    town_own = town["accuracy"][0] - town["no_profile"]["accuracy"]
+    rows = [*zip(real["buckets"], *(real[k] for k in ("accuracy", "log_loss", "confidence", "ece"))),
+            *(((label,) + tuple(real[key][k] for k in ("accuracy", "log_loss", "confidence", "ece")))
+              for label, key in (("random", "random"), ("no profile", "no_profile")))]
+    t = real["town_epochs"]
+    return "\n".join([
+        f"FilmTrust: {real['users']} users with {MIN_RATINGS}+ ratings ({real['test_users']} held out), "
+        f"{real['films']} films, {real['questions_per_user']} pairs per user",
+        f"reader trained {real['epochs']} epochs (the best own-profile log-loss on training users)",
+        f"{'profile':<12}{'accuracy':>9}{'log-loss':>10}{'confidence':>11}{'ECE':>7}",
+        *(f"{b:<12}{a:>9.3f}{ll:>10.3f}{c:>11.3f}{e:>7.3f}" for b, a, ll, c, e in rows),
+        "attention on profile items: " + ", ".join(f"{k} {v:.3f}" for k, v in real["trust"].items()),
+        f"own profile minus no profile, accuracy per user: {_ci(real['gap_own_minus_none'])}; "
+        f"town {town_own:+.3f}",
+        f"near twin minus random, accuracy per user: {_ci(real['gap_near_minus_random'])}; "
+        f"town {_ci(town['gap_near_minus_random'])}",
+        f"ranked by centred ratings: rank 1 {real['similarity_on_ratings']['accuracy'][1]:.3f}, "
+        f"random {real['similarity_on_ratings']['random_accuracy']:.3f}; near twin minus random "
+        f"{_ci(real['similarity_on_ratings']['gap_near_minus_random'])}",
+        f"trained {t['epochs']} epochs as in the town: own-profile accuracy {t['own_accuracy']:.3f}, "
+        f"ECE {t['own_ece']:.3f}; near twin minus random {_ci(t['gap_near_minus_random'])}",
+        f"verdict: {_VERDICT_02[real['verdict']]}"])
 
 
 def _lean(result: dict) -> dict:
