@@ -79,6 +79,7 @@ class RatingProfiles:
         rated: (U, I) float32, 1 where the user rated the film in their history.
         centred: (U, I) float32, history rating minus the user's mean history rating, 0 elsewhere.
         layout: the reader's sizes (K items, one topic, N_DIMS numbers).
+        film_features: (I, N_DIMS) float32, each film's features.
         user_ids: (U,) FilmTrust's id of each user.
         n_ratings: how many ratings the data holds (every user, before any filter).
     """
@@ -92,6 +93,7 @@ class RatingProfiles:
     rated: np.ndarray
     centred: np.ndarray
     layout: Layout
+    film_features: np.ndarray
     user_ids: np.ndarray
     n_ratings: int
 
@@ -203,4 +205,4 @@ def load_rating_profiles(seed: int = 0) -> RatingProfiles:
     centred_view[row, film[in_history]] = centred[in_history]
     return RatingProfiles(items.astype(np.float32), films, held[kept], query[kept].astype(np.float32),
                           diff[kept].astype(np.float32), y[kept], rated, centred_view,
-                          Layout(K, 1, N_DIMS), user_ids[users], len(rows))
+                          Layout(K, 1, N_DIMS), features, user_ids[users], len(rows))
