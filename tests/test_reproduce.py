@@ -67,7 +67,7 @@ def test_near_miss_real_users_report_their_gaps(near_miss):
     if "skipped" in real:
         assert "COURSE_DATA_MIRROR" in real["skipped"] or "SHA-256" in real["skipped"], real
         return
-    assert real["buckets"] == near_miss["buckets"][:len(real["buckets"])] and real["users"] >= 700
+    assert real["buckets"][:-1] == near_miss["buckets"][:-1] and real["users"] >= 700
     for gap in (real["gap_near_minus_random"], real["gap_own_minus_none"],
                 real["similarity_on_ratings"]["gap_near_minus_random"],
                 real["town_epochs"]["gap_near_minus_random"]):
