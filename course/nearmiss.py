@@ -467,6 +467,7 @@ def real_users_text(real: dict, town: dict) -> str:
     if "skipped" in real:
         return f"Real-data section skipped: {real['skipped']}"
     town_own = town["accuracy"][0] - town["no_profile"]["accuracy"]
+    scaled = town["gap_near_minus_random"]["mean"] * real["gap_own_minus_none"]["mean"] / town_own
     rows = [*zip(real["buckets"], *(real[k] for k in ("accuracy", "log_loss", "confidence", "ece"))),
             *(((label,) + tuple(real[key][k] for k in ("accuracy", "log_loss", "confidence", "ece")))
               for label, key in (("random", "random"), ("no profile", "no_profile")))]
@@ -482,6 +483,8 @@ def real_users_text(real: dict, town: dict) -> str:
         f"town {town_own:+.3f}",
         f"near twin minus random, accuracy per user: {_ci(real['gap_near_minus_random'])}; "
         f"town {_ci(town['gap_near_minus_random'])}",
+        f"the town's valley scaled by what a profile is worth here (own minus no profile, here "
+        f"over the town's): {scaled:+.3f}",
         f"ranked by centred ratings: rank 1 {real['similarity_on_ratings']['accuracy'][1]:.3f}, "
         f"random {real['similarity_on_ratings']['random_accuracy']:.3f}; near twin minus random "
         f"{_ci(real['similarity_on_ratings']['gap_near_minus_random'])}",

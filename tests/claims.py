@@ -282,6 +282,8 @@ def real_users_02(text: str) -> list[str]:
                             .splitlines()[0]))
     if set(trust) != {"self", "1", "random"}:
         raise Unreadable(f"{where} printed no attention for self, 1 and random: {trust}")
+    (scaled,) = _found(text, r"the town's valley scaled by what a profile is worth here \(own minus no "
+                             r"profile, here over the town's\): {n}", where)
     said = _verdict_line(text, where)
     check(hi >= 0, "real-02a, md-real: on FilmTrust a near twin by the films rated is no worse than "
           "a random substitute (the interval does not lie below zero)", f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]")
@@ -296,6 +298,9 @@ def real_users_02(text: str) -> list[str]:
     check(ece40 > 0.1 and long[2] >= 0, "real-02f, md-real: trained as long as in the town the "
           "reader is over-confident, and still no valley appears",
           f"own-profile ECE {ece40:.3f}, near twin minus random [{long[1]:+.3f}, {long[2]:+.3f}]")
+    check(abs(scaled) < (hi - lo) / 2, "real-02h, md-real: a valley as deep, for what a profile "
+          "is worth, as the town's would be too shallow for this data to see",
+          f"scaled valley {scaled:+.3f}, interval [{lo:+.3f}, {hi:+.3f}]")
     check(said == _interval_verdict(lo, hi, -1), "real-02g: the verdict line says what the near "
           "twin's interval says", f"verdict {said!r}, interval [{lo:+.3f}, {hi:+.3f}]")
     return check.failed

@@ -111,7 +111,8 @@ MUTATIONS = {
         "real-02d": _set("trust.random", 0.70),
         "real-02e": _set("similarity_on_ratings.gap_near_minus_random.ci95", [-0.03, -0.002]),
         "real-02f": _set("town_epochs.own_ece", 0.05),
-        "real-02g": _set("verdict", "held")}),
+        "real-02g": _set("verdict", "held"),
+        "real-02h": _set("gap_own_minus_none.mean", 0.04)}),
 }
 
 
