@@ -176,7 +176,8 @@ def real_users(seed: int = 0, ks=REAL_KS) -> dict:
         "outputs_minus_inputs": main, "outputs_minus_none": gap("outputs", "none"),
         "inputs_minus_none": gap("inputs", "none"), "outputs_minus_both": gap("outputs", "both"),
         "budget_curve": {"k": list(ks),
-                         **{s: [float(per_user[(s, k)].mean()) for k in ks] for s in ("outputs", "both")},
+                         **{s: [float(per_user[(s, k)].mean()) for k in ks]
+                            for s in ("outputs", "both")},
                          "items_shown": [float(conditions[("outputs", k)][1].mean()) for k in ks]},
         "verdict": metrics.verdict(main, +1),
         "seconds": time.perf_counter() - start})

@@ -446,7 +446,8 @@ def real_users(seed: int = 0, n_draws: int = 5, progress: bool = False) -> dict:
         "seconds": time.perf_counter() - start})
 
 
-_VERDICT_02 = {"held": "held: the near twin is worse than a random substitute (95% interval below zero)",
+_VERDICT_02 = {"held": "held: the near twin is worse than a random substitute "
+                       "(95% interval below zero)",
                "did not": "did not hold: the near twin is not worse than a random substitute "
                           "(95% interval includes zero)",
                "reversed": "reversed: the near twin is better than a random substitute "

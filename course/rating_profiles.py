@@ -128,8 +128,8 @@ class RatingProfiles:
         of ``draws[r, i]`` (-1: none); one group per row and user, row-major, and ``y`` (n, M)."""
         R = len(draws)
         items = self.profiles(np.asarray(draws).ravel(), np.tile(users, R))
-        reps = (R, 1, 1)
-        return Episodes(items, np.tile(self.query[users], reps), np.tile(self.diff[users], reps)), self.y[users]
+        query, diff = (np.tile(a[users], (R, 1, 1)) for a in (self.query, self.diff))
+        return Episodes(items, query, diff), self.y[users]
 
 
 def _film_features(user: np.ndarray, film: np.ndarray, centred: np.ndarray, n_users: int,

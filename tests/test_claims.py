@@ -17,7 +17,7 @@ import re
 
 import pytest
 
-from claims import CLAIMS, REAL_USERS, failed_claims
+from claims import CLAIMS, REAL_USERS, failed_claims, real_data_claims
 from conftest import READY
 from course import budget, nearmiss
 
@@ -119,13 +119,12 @@ MUTATIONS = {
 @pytest.mark.parametrize("lesson_id", sorted(MUTATIONS))
 def test_real_data_claims_hold_on_the_printout_and_each_fails_on_a_mutation(lesson_id):
     real, text, town, mutations = MUTATIONS[lesson_id]
-    claims = REAL_USERS[lesson_id][1]
-    tags = set(re.findall(r'"(real-0\d\w)[:,]', inspect.getsource(claims)))
+    tags = set(re.findall(r'"(real-0\d\w)[:,]', inspect.getsource(REAL_USERS[lesson_id][1])))
     assert tags == set(mutations), f"claims without a mutation, or mutations without a claim: {tags ^ set(mutations)}"
-    assert claims(text(real, town)) == [], "the seed-0 printout must satisfy its claims"
-    assert claims(text({"skipped": "no data here."}, town)) == []
+    assert real_data_claims(lesson_id, text(real, town)) == [], "the seed-0 printout must satisfy its claims"
+    assert real_data_claims(lesson_id, text({"skipped": "no data here."}, town)) == []
     for tag, mutate in mutations.items():
-        failed = claims(text(mutate(real), town))
+        failed = real_data_claims(lesson_id, text(mutate(real), town))
         assert any(f.startswith(tag) for f in failed), f"{tag} did not fail on its mutation: {failed}"
 
 
@@ -140,5 +139,5 @@ def test_real_data_printout_agrees_with_the_text(lesson_id, reproduced):
     _, text, _, _ = MUTATIONS[lesson_id]
     town = result["profile_source"] if lesson_id == "01_profiles" else result
     printed = text(result["real_data"], town)
-    failed = REAL_USERS[lesson_id][1](printed)
+    failed = real_data_claims(lesson_id, printed)
     assert not failed, f"{lesson_id}'s real-data section contradicts its text:\n" + "\n".join(failed) + "\n" + printed
