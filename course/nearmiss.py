@@ -426,22 +426,24 @@ def real_users(seed: int = 0, n_draws: int = 5, progress: bool = False) -> dict:
     data = load_rating_profiles(seed)
     tr = train_on_ratings(data, random_state=seed, progress=progress)
     coarse, fine = (sweep(tr, view, n_draws, seed) for view in ("rated", "ratings"))
-    own, none = (_per_user_accuracy(*coarse["predictions"][label]) for label in ("self", "no_profile"))
+    own, none = (_per_user_accuracy(*coarse["predictions"][label])
+                 for label in ("self", "no_profile"))
     trust = {label: float(profile_trust(tr, np.atleast_2d(coarse["owners"][label])[0]).mean())
              for label in ("self", "1", "random")}
-    fine_gap = fine["gap_near_minus_random"]
     town_length = sweep(train_on_ratings(data, EPOCHS, seed), "rated", n_draws, seed)
     return metrics.rounded({
         **data.describe(), "test_users": int(len(tr.test)),
-        **{key: value for key, value in _lean(coarse).items()},
+        **_lean(coarse),
         "gap_own_minus_none": metrics.paired_bootstrap_gap(own, none, random_state=seed),
         "trust": trust,
         "similarity_on_ratings": {"buckets": fine["buckets"], "accuracy": fine["accuracy"],
                                   "random_accuracy": fine["random"]["accuracy"],
-                                  "gap_near_minus_random": fine_gap},
+                                  "gap_near_minus_random": fine["gap_near_minus_random"]},
         "epochs": tr.model.epochs,
-        "town_epochs": {"epochs": EPOCHS, "gap_near_minus_random": town_length["gap_near_minus_random"],
-                        "own_accuracy": town_length["accuracy"][0], "own_ece": town_length["ece"][0]},
+        "town_epochs": {"epochs": EPOCHS,
+                        "gap_near_minus_random": town_length["gap_near_minus_random"],
+                        "own_accuracy": town_length["accuracy"][0],
+                        "own_ece": town_length["ece"][0]},
         "verdict": metrics.verdict(coarse["gap_near_minus_random"], -1),
         "seconds": time.perf_counter() - start})
 
