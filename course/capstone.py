@@ -41,6 +41,7 @@ Shapes: n requests, R recent choices per session, K profile items, F item featur
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
@@ -279,8 +280,12 @@ def unseen_world(seed: int) -> Town:
     return make_town(unseen_config(seed))
 
 
+@functools.lru_cache(maxsize=8)
 def unseen_requests(seed: int, progress: bool = False) -> Requests:
-    """An unseen world's system (a reader trained on it) and every held-out user's session."""
+    """An unseen world's system (a reader trained on it) and every held-out user's session.
+
+    Kept for the last few seeds asked (training takes a second or two): a grader judging a
+    class scores every student's guard on the same worlds. Treat the result as read-only."""
     tr = system(unseen_world(seed), random_state=seed, progress=progress)
     return make_requests(tr, tr.test, random_state=seed)
 
