@@ -93,10 +93,8 @@ def lock_down(course: Course) -> None:
 
 
 def _jobs(course: Course, assignment: str, staged: dict[str, Path], template: gradebook.Template,
-          workdir: Path, limits: Limits, feedback: bool, hide_hidden_tests: bool,
-          grading_secret: str) -> list[dict]:
-    common = job_common(course.course_id, assignment, template, workdir, limits, feedback,
-                        hide_hidden_tests, grading_secret)
+          workdir: Path, limits: Limits, grading_secret: str) -> list[dict]:
+    common = job_common(course.course_id, assignment, template, workdir, limits, grading_secret)
     return [job_for(common, student, notebook, workdir / "jobs" / f"j{index:04d}")
             for index, (student, notebook) in enumerate(sorted(staged.items()))]
 
@@ -210,8 +208,7 @@ def grade_class(course: Course, assignment: str, submissions: Path | list[Path],
             if note:
                 print(f"note: {note}", file=sys.stderr)
                 log_line(run.log, f"note: {note}")
-            args = (course, assignment, taken.staged, template, workdir, limits, feedback,
-                    hide_hidden_tests, key)
+            args = (course, assignment, taken.staged, template, workdir, limits, key)
             results = remote.grade(*args) if remote else _local(*args, workers)
             for result in tqdm(results, total=len(taken.staged), desc=f"grading {assignment}",
                                unit="nb", disable=not progress, mininterval=1.0):
@@ -248,13 +245,11 @@ def summary_line(rows: list[Outcome]) -> str:
 
 
 def _local(course: Course, assignment: str, staged: dict[str, Path], template: gradebook.Template,
-           workdir: Path, limits: Limits, feedback: bool, hide_hidden_tests: bool,
-           grading_secret: str, workers: int) -> Iterator[dict]:
+           workdir: Path, limits: Limits, grading_secret: str, workers: int) -> Iterator[dict]:
     """Results as this machine's sandboxed workers finish them (one thread per slot)."""
     (workdir / "jobs").mkdir()
     jobs, done = queue.Queue(), queue.Queue()
-    for job in _jobs(course, assignment, staged, template, workdir, limits, feedback,
-                     hide_hidden_tests, grading_secret):
+    for job in _jobs(course, assignment, staged, template, workdir, limits, grading_secret):
         jobs.put(job)
     log = private_file(log_path(course, assignment, workers=True))
     with sandbox.sandboxes(min(workers, len(staged)) or 1) as boxes:
