@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import zipfile
+from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
@@ -456,6 +457,31 @@ def test_no_trick_earns_more_than_its_answers_and_no_hidden_test_reaches_the_ker
         assert "blocked: /ipc" in ipc and "wrote:" not in ipc, f"expected /ipc full at once, seen {ipc[-500:]}"
 
 
+class _Runnable(HTMLParser):
+    """What in an HTML page would run the attack's code: a script element that carries it, an
+    event handler attribute, a ``javascript:`` link (escaped text, e.g. quoted source, does not)."""
+
+    def __init__(self):
+        super().__init__()
+        self.found: list[str] = []
+        self._script = False
+
+    def handle_starttag(self, tag, attrs):
+        self._script = tag == "script"
+        for name, value in attrs:
+            if name.startswith("on") and "pwned" in (value or ""):
+                self.found.append(f"<{tag} {name}=...>")
+            if name in ("href", "src", "xlink:href", "action") and (value or "").strip().lower().startswith("javascript:"):
+                self.found.append(f"<{tag} {name}={value!r}>")
+
+    def handle_endtag(self, tag):
+        self._script = False
+
+    def handle_data(self, data):
+        if self._script and "pwned" in data:
+            self.found.append(f"<script>{data[:40]}")
+
+
 def test_feedback_pages_run_no_script(graded):
     """Markdown and HTML output of a submission reach feedback pages without anything that runs
     in the browser of whoever opens them (scripts, event handlers, javascript: links, SVG)."""
@@ -463,9 +489,18 @@ def test_feedback_pages_run_no_script(graded):
     pages = sorted((course / "autograder" / "feedback").glob(f"*/{LESSON}/{LESSON}.html"))
     assert "h-script" in {p.parent.parent.name for p in pages}, "expected a feedback page for h-script"
     for path in pages:
-        page = path.read_text()
-        for payload in ("<script>window.pwned", "onerror=", "javascript:window", "<svg><script>"):
-            assert payload not in page, f"{path.parent.parent.name}: {payload!r} in the feedback page"
+        parser = _Runnable()
+        parser.feed(path.read_text())
+        assert not parser.found, f"{path.parent.parent.name}: runnable in the feedback page: {parser.found}"
+    probe = _Runnable()
+    probe.feed(attacks_html())
+    assert len(probe.found) >= 4, f"the check must see the attack in raw HTML, saw {probe.found}"
+
+
+def attacks_html() -> str:
+    from autograder.hostile import SCRIPT_MARKDOWN
+
+    return SCRIPT_MARKDOWN
 
 
 def _zip_class(klass: Path, path: Path) -> None:

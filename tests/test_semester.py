@@ -49,9 +49,10 @@ import pytest
 from conftest import ROOT, make_course_copy
 from test_hub import hidden_lines, text_of
 
-# the semester shares the autograder group's worker; its tests are slow (marked at the end),
-# the checks of the docs and the set-up are not
-pytestmark = [pytest.mark.xdist_group("autograder")]
+# a group of its own, so that xdist can run it beside the autograder group (grading runs take
+# sandbox accounts no other run holds); its tests are slow (marked at the end), the checks of
+# the docs and the set-up are not
+pytestmark = [pytest.mark.xdist_group("semester")]
 
 A, B = "00_orientation", "00_retake"
 COURSE_ID = "nearmiss"
