@@ -94,6 +94,16 @@ def test_social_gain_comes_from_influenced_clicks(social_result):
 
 
 @pytest.mark.lesson("05_social")
+def test_social_the_prior_on_tau_makes_spf_win(social_result):
+    s = social_result["start_and_prior"]
+    cold, warm = s["random start"], s["PF start"]
+    assert cold["paper's prior"] < s["pf"] and warm["paper's prior"] < s["pf"], s
+    assert min(cold["chosen on validation"], warm["chosen on validation"]) > s["pf"] + 0.01, s
+    prior = cold["chosen on validation"] - cold["paper's prior"]
+    assert abs(warm["chosen on validation"] - cold["chosen on validation"]) < prior, s
+
+
+@pytest.mark.lesson("05_social")
 def test_social_counter_conditions(social_result):
     none, alike = social_result["no_influence"], social_result["homophily_no_influence"]
     assert abs(none["spf"] - none["pf"]) <= 0.1 * none["pf"], none
