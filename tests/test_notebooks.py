@@ -98,3 +98,44 @@ def test_autograde_round_trip(lesson_id, notebooks):
     full, top = scores["solution"]
     assert top > 0 and full == top, f"the solution scored {full} of {top} autograded points"
     assert scores["untouched"][0] == 0, f"the untouched release scored {scores['untouched'][0]}"
+
+
+VALIDATE_TIMEOUT = """
+import os, sys
+from jupyter_core.paths import jupyter_config_path
+from nbgrader.apps import NbGrader
+from nbgrader.preprocessors import Execute
+from nbgrader.validator import Validator
+paths = jupyter_config_path()
+paths.insert(0, os.getcwd())
+app = NbGrader()                       # as nbgrader's Validate button loads its configuration
+app.config_file_paths.append(paths)
+app.load_config_file()
+print(Execute(parent=Validator(config=app.config)).timeout)
+"""
+
+
+@pytest.mark.parametrize("where", ["make lab", "hub student"])
+def test_validate_gives_a_cell_the_lessons_budget(where, tmp_path):
+    """nbgrader's default of 30 s per cell interrupts lesson 04's fitting cell under load, and
+    Validate still says "Success!": wherever students validate, a cell gets three times the
+    budget of a whole notebook (the same as grading)."""
+    import os
+    import subprocess
+    import sys
+
+    from course.tooling.bench import BUDGET_SECONDS
+    from course.tooling.lab import ROLES
+
+    folders = {"make lab": ROLES["student"],
+               "hub student": [ROOT / "deploy" / "singleuser" / d for d in ("student", "common")]
+                              + [ROOT / "jupyter"]}[where]
+    cwd = ROOT if where == "make lab" else tmp_path        # the hub's server starts in the home
+    env = {**os.environ, "JUPYTER_CONFIG_PATH": os.pathsep.join(map(str, folders)),
+           "HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", VALIDATE_TIMEOUT], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout.split()[-1]) >= 3 * BUDGET_SECONDS, (
+        f"{where}: Validate gives a cell {proc.stdout.split()[-1]} s; a lesson may take "
+        f"{BUDGET_SECONDS:.0f} s on one core, and several times that under load")
