@@ -27,7 +27,7 @@ from .world.social import INFLUENCED, TEST, SocialConfig, SocialTown, make_socia
 
 __all__ = ["LESSON", "TAU_PRIORS", "PAPER_TAU_PRIOR", "PULLS", "N_FACTORS", "WARM_MIN_ITER",
            "METHODS", "social_town", "fit_method", "popularity_scores", "Comparison",
-           "method_scores", "compare", "start_and_prior", "export_town", "fit_folder", "PAPER_NCRR", "REFERENCE_FILMTRUST", "FILMTRUST_METHODS", "evaluate_data",
+           "method_scores", "compare", "ties", "WEAK", "STRONG", "tau_by_strength", "start_and_prior", "export_town", "fit_folder", "PAPER_NCRR", "REFERENCE_FILMTRUST", "FILMTRUST_METHODS", "evaluate_data",
            "filmtrust_or_skip", "reproduce", "benchmark", "GRID_INFLUENCE", "GRID_HOMOPHILY",
            "GRID_METHODS", "influence_grid"]
 
@@ -201,6 +201,38 @@ def start_and_prior(st: SocialTown, c: Comparison, random_state: int = 0) -> dic
         out[label] = {"paper's prior": mean(paper), "chosen on validation": mean(best)}
         out["chosen"][label] = list(best.tau_prior)
     return out
+
+
+def ties(fit: Fit, st: SocialTown) -> tuple[np.ndarray, np.ndarray]:
+    """(E[tau], true strength) of every directed tie of the network, both (E,)."""
+    tau = fit.tau.tocoo()
+    return tau.data, np.asarray(st.strength[tau.row, tau.col]).ravel()
+
+
+#: true strengths below WEAK influence (almost) nobody; above STRONG, a tie matters
+WEAK, STRONG = 0.01, 0.1
+
+
+def tau_by_strength(fit: Fit, st: SocialTown) -> dict:
+    """Does a fit find who influences whom? Its E[tau] against the true strength of each tie.
+
+    Returns:
+        ``rank_correlation`` (Spearman, over all ties); ``weak_mean`` and ``weak_max``: E[tau]
+        on ties weaker than ``WEAK``; ``strong_mean`` and ``strong_median`` on ties stronger
+        than ``STRONG``; ``weak_above_strong_median``: the share of weak ties whose E[tau] is
+        above the strong ties' median.
+    """
+    from scipy.stats import spearmanr
+
+    tau, strength = ties(fit, st)
+    weak, strong = tau[strength < WEAK], tau[strength > STRONG]
+    if weak.size == 0 or strong.size == 0:
+        raise ValueError(f"the town needs ties weaker than {WEAK} and stronger than {STRONG}")
+    return {"rank_correlation": round(float(spearmanr(strength, tau)[0]), 3),
+            "weak_mean": round(float(weak.mean()), 4), "weak_max": round(float(weak.max()), 4),
+            "strong_mean": round(float(strong.mean()), 4),
+            "strong_median": round(float(np.median(strong)), 4),
+            "weak_above_strong_median": round(float(np.mean(weak > np.median(strong))), 4)}
 
 
 def summary(c: Comparison, methods) -> dict:
@@ -434,7 +466,6 @@ def influence_grid(seed: int = 0, influences=GRID_INFLUENCE, homophilies=GRID_HO
         else:
             st = social_town(seed, influence=key[0], homophily=key[1])
             c = compare(st, GRID_METHODS, random_state=seed)
-        tau = c.fits["spf"].tau.tocoo()
-        cells[(i, j)] = {"comparison": c, "tau": tau.data,
-                         "strength": np.asarray(st.strength[tau.row, tau.col]).ravel()}
+        tau, strength = ties(c.fits["spf"], st)
+        cells[(i, j)] = {"comparison": c, "tau": tau, "strength": strength}
     return {"influence": list(influences), "homophily": list(homophilies), "cells": cells}

@@ -93,6 +93,28 @@ def test_lesson_structure(lesson_id):
 
 
 @pytest.mark.parametrize("lesson_id", READY)
+def test_every_written_answer_has_a_visible_prompt(lesson_id):
+    """A manually graded cell reaches the student as a stub ("YOUR ANSWER HERE"), so its
+    question must stand in a locked markdown cell right above it in the release, with the
+    points it is worth; a prompt written inside the answer cell is stripped on release."""
+    released = cells(lessons.lesson_path(lesson_id))
+    manual = [i for i, c in enumerate(released)
+              if nbgrader_meta(c).get("grade") and nbgrader_meta(c).get("solution")]
+    assert manual, f"{lesson_id} has no manually graded answer"
+    for i in manual:
+        answer, prompt = released[i], released[i - 1] if i else None
+        grade_id, points = nbgrader_meta(answer)["grade_id"], nbgrader_meta(answer)["points"]
+        where = f"lessons/{lesson_id}: the cell above the written answer {grade_id!r}"
+        assert prompt is not None and prompt.cell_type == "markdown", f"{where} is not markdown"
+        meta = nbgrader_meta(prompt)
+        assert meta.get("locked") and not meta.get("solution") and not meta.get("grade"), (
+            f"{where} must be a locked, ungraded markdown cell (the prompt), not {meta}")
+        assert re.search(rf"Written (answer|report)\b.*\({points:g} points?\)", prompt.source, re.S), (
+            f"{where} does not ask the question: it must say 'Written answer ({points:g} "
+            f"points)' and the question (seen: {prompt.source[-200:]!r})")
+
+
+@pytest.mark.parametrize("lesson_id", READY)
 def test_autograde_round_trip(lesson_id, notebooks):
     scores = notebooks.graded(lesson_id).scores
     full, top = scores["solution"]

@@ -131,6 +131,18 @@ def test_echo_reports_the_documented_keys(echo):
         assert set(echo["vulnerable"][name]) == {"vulnerable", "others"}
     assert {"lambda", "approval", "sycophancy"} <= set(echo["tradeoff"])
     assert "skipped" in echo["real_data"] or {"aggregate", "personalized"} <= set(echo["real_data"])
+    assert set(echo["random_serving"]) == gap_keys
+
+
+@pytest.mark.lesson("06_echo_chambers")
+def test_echo_random_serving_and_the_long_run(echo):
+    at_random, long = echo["random_serving"], echo["long_run"]
+    p = echo["personalized"]
+    assert p["sycophancy"][0] == pytest.approx(at_random["sycophancy"], abs=1e-4), "round 0 serves at random"
+    assert long["rounds"][0] == echo["rounds"] and long["polarization"][0] > at_random["polarization"], long
+    rise = [b - a for a, b in zip(long["polarization"], long["polarization"][1:])]
+    assert rise[0] >= 0.02 and abs(rise[-1]) <= 0.01, f"polarization should level off: {long}"
+    assert long["sycophancy"][-1] > long["sycophancy"][0], f"sycophancy should keep creeping up: {long}"
 
 
 @pytest.mark.lesson("06_echo_chambers")
