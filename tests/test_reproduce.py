@@ -192,6 +192,8 @@ def test_personas_gain_for_multi_persona_users_only(personas):
 def test_personas_explanations_beat_chance(personas):
     e = personas["explanation"]
     assert e["faithfulness"] >= e["chance"] + 0.30, f"explanations: {e}"
+    r = personas["recommendation_explanation"]
+    assert e["faithfulness"] > r["faithfulness"] >= r["chance"] + 0.15, f"recommendations: {r}, clicks: {e}"
 
 
 @pytest.mark.lesson("04_personas")
