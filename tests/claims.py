@@ -751,9 +751,21 @@ def lesson_07(nb) -> list[str]:
                         printed(nb, "code-30"))}
     if set(young) != {1, 2, 5, 10, 20}:
         raise Unreadable(f"code-30 printed {sorted(young)}")
-    check(young[1][0] <= 0.003 and not young[1][1] and young[20][0] >= young[1][0] + 0.01,
-          "md-31: with one recent choice the guard's edge over a constant weight shrinks to about "
-          "nothing and it stops passing", f"{young}")
+    check(young[1][0] <= young[20][0] / 4 and not young[1][1] and young[20][1],
+          "md-31: with one recent choice the guard's edge over a constant weight shrinks to a small "
+          "fraction of what 20 give, and it stops passing", f"{young}")
+    edges = [young[r][0] for r in sorted(young)]
+    check(all(b > a for a, b in zip(edges, edges[1:])) and young[2][1], "md-31: each further choice "
+          "gives back part of the edge, up to 20; on this seed two are enough to pass", f"{young}")
+
+    tables = printed(nb, "code-31b").split("the two public unseen worlds")
+    if len(tables) != 2 or "your guard" not in tables[0] or "your guard" not in tables[1]:
+        raise Unreadable(f"code-31b printed no table with your guard for the test sessions and the public worlds")
+    public_again = {name: [float(v) for v in re.findall(NUMBER, line[len(name):])[:5]]
+                    for line in tables[1].split("\n\n")[0].splitlines() for name in ("reference", "lesson guard")
+                    if line.startswith(name)}
+    check(public_again == {"reference": ref, "lesson guard": mine}, "md-31: your guard is judged as the "
+          "reference guards were, on the same public worlds", f"{public_again} vs code-26 {ref}, {mine}")
 
     (gap,) = read(nb, "code-34", r"near-twin minus random log-loss, trusting the profile: {n}")
     check(gap > 0, "code-34: the near-twin hurts more than a random profile on unseen worlds", f"{gap:+.3f}")
