@@ -3,8 +3,18 @@
 Authoring happens in solutions/ (the nbgrader source); ``make lessons`` generates the
 student versions in lessons/. Student work, grades and feedback live under autograder/
 and are git-ignored.
+
+Autograding (``nbgrader autograde``, and the formgrader's Autograde button) runs every graded
+test cell in the grader's own judge process, never in the student's kernel
+(``autograder.execute.GuardedExecute``): no submission can change its verdicts or read its
+hidden tests. Only ``python -m autograder grade`` run as root also jails the kernels.
 """
 import os
+
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import Execute
+
+from autograder.execute import GuardedExecute
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
@@ -29,3 +39,7 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # students read the same value from deploy/singleuser/common/nbgrader_config.py.
 c.ExecutePreprocessor.timeout = 180
 c.Execute.timeout = 180
+# test cells are judged outside the kernel (see above)
+c.Autograde.autograde_preprocessors = [
+    GuardedExecute if p is Execute else p
+    for p in Autograde.class_traits()["autograde_preprocessors"].default()]

@@ -101,6 +101,30 @@ def _prepend(nb, index: int, code: str):
     return nb
 
 
+def _appended(nb, indices: list[int], code: str):
+    for index in indices:
+        nb.cells[index].source += "\n" + code
+    return nb
+
+
+def _with_cells(nb, markdown: str = "", code: str = ""):
+    """Cells a student adds at the end of the notebook."""
+    if markdown:
+        nb.cells.append(nbformat.v4.new_markdown_cell(markdown))
+    if code:
+        nb.cells.append(nbformat.v4.new_code_cell(code))
+    return nb
+
+
+def _forged_record(lesson: Lesson):
+    """A record in a test cell's metadata, as the grader writes one, signed with another key."""
+    nb = _answered(lesson)
+    payload = {"assignment": "?", "student": "?", "cell": lesson.tests[0][1],
+               "records": {"leaderboard": {"worlds": 3, "guards": {"yours": {"log_loss": 0.0}}}}}
+    nb.cells[lesson.tests[0][0]].metadata["autograder"] = {**payload, "mac": "0" * 64}
+    return nb
+
+
 def _wrong(lesson: Lesson, exercises: list[int] | None = None):
     """Exercise 1 (or those given) answered with functions that return None."""
     nb = _answered(lesson)
@@ -240,6 +264,14 @@ def build(course: Course, assignment: str, copies: int = 1, hostile: bool = True
     students["h-spy"] = (_prepend(spy, lesson.exercises[-1], attacks.SPY_REPORT), top)
     for name, code in attacks.TAMPER.items():  # wrong answers that the trick would make pass
         students[f"h-tamper-{name}"] = (_prepend(_wrong(lesson, lesson.exercises), first, code), 0.0)
+    functions = [n for i in lesson.exercises for n in re.findall(r"^def (\w+)\(", lesson.release.cells[i].source, re.M)]
+    for name, code in attacks.verdict_attacks(functions).items():  # wrong answers, and a trick
+        students[f"h-verdict-{name}"] = (_appended(_wrong(lesson, lesson.exercises), lesson.exercises, code), 0.0)
+    students["h-prints-history"] = (_with_cells(_answered(lesson), code=attacks.PRINTS_HISTORY), top)
+    students["h-fills-ipc"] = (_prepend(_answered(lesson), first, attacks.FILLS_IPC), top)
+    students["h-forged-record"] = (_forged_record(lesson), top)
+    students["h-script"] = (_with_cells(_answered(lesson), markdown=attacks.SCRIPT_MARKDOWN,
+                                        code=attacks.SCRIPT_OUTPUT), top)
     students["h-fake-grade-cells"] = (_fake_grade_cells(lesson), top)
     students["h-many-cells"] = (_padded(lesson, cells=20_000), 0.0)
     students["h-huge"] = (_padded(lesson, text_mb=25), 0.0)

@@ -140,12 +140,13 @@ class Cluster:
 
     def grade(self, course: Course, assignment: str, staged: dict[str, Path],
               template: gradebook.Template, workdir: Path, limits: slots.Limits, feedback: bool,
-              hide_hidden_tests: bool) -> Iterator[dict]:
+              hide_hidden_tests: bool, grading_secret: str) -> Iterator[dict]:
         """Results as the cluster's workers finish them; files written under ``workdir``.
         At most ``IN_FLIGHT`` tasks per worker thread are submitted at a time, so a large class
         does not sit in the scheduler's memory (each task carries its notebook)."""
         run = {"id": uuid.uuid4().hex[:8], "course_id": course.course_id, "assignment": assignment,
-               "limits": asdict(limits), "feedback": feedback, "hide_hidden_tests": hide_hidden_tests}
+               "limits": asdict(limits), "feedback": feedback, "hide_hidden_tests": hide_hidden_tests,
+               "grading_secret": grading_secret}
         blob = _pack(template.root)
         run["template_digest"] = hashlib.sha256(blob).hexdigest()
         [shared] = self.client.scatter([blob], broadcast=True, hash=False)
@@ -239,7 +240,8 @@ class Slots(WorkerPlugin):
                 template = gradebook.Template(workdir / "template", run["assignment"], run["course_id"])
                 self.runs[run["template_digest"]] = slots.job_common(
                     run["course_id"], run["assignment"], template, workdir,
-                    slots.Limits(**run["limits"]), run["feedback"], run["hide_hidden_tests"])
+                    slots.Limits(**run["limits"]), run["feedback"], run["hide_hidden_tests"],
+                    run["grading_secret"])
             return self.runs[run["template_digest"]]
 
 

@@ -1,21 +1,30 @@
-"""nbgrader's Execute with a jailed kernel, limits, and tamper-evident test cells.
+"""nbgrader's Execute with a jailed kernel, limits, and test cells judged outside the kernel.
 
 * The kernel starts in its jail (``sandbox``) with its channels on unix sockets.
 * A watchdog thread stops the kernel (never the grader) when it exceeds the memory limit, the
   per-submission time limit, or ignores the interrupt sent at the per-cell time limit. Output
   beyond a byte cap is dropped while it arrives, so a flood cannot fill the grader's memory.
-* Before the first cell the kernel gets ``kernel_guard``; before each test cell it restores the
-  grader's hooks and the test helpers, after it says whether anything changed while the test
-  ran (then the test fails). Errors seen in a test cell stay, whatever the kernel clears.
+* Graded test cells never run in the kernel. Their source, read from the gradebook, runs in
+  the grader's judge (``judge``); each call it makes to a student's function is relayed to the
+  kernel as a comm message of plain data, and the answer relayed back. The cell's outputs are
+  what the judge printed and raised; what it recorded is stored, signed, in the cell's metadata.
+* Defence in depth: before the first cell the kernel gets ``kernel_guard``; around each test
+  cell it restores the grader's hooks and test helpers, and a test during which they changed
+  scores 0. Every route to a grade runs this class: the class tool, ``--cluster``, and plain
+  ``nbgrader autograde`` or the formgrader through ``nbgrader_config.py``.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from queue import Empty
 
@@ -26,14 +35,19 @@ from nbclient.util import run_sync
 from nbformat.notebooknode import NotebookNode
 from traitlets import Bool, Float, Integer, List, Unicode
 
+from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import Execute
 
-from . import sandbox, tamper
+from . import judge, sandbox, secret, tamper
 from .sandbox import Jail, Sandbox
 
 FLOOD_FACTOR = 10  # output beyond this many caps is a flood: the kernel is stopped
 CGROUP_SLACK_MB = 1024  # page cache (libraries, data files) is charged to the cgroup too
 GUARD_TIMEOUT_S = 30.0  # a restore takes milliseconds; only a busy or broken kernel is slower
+JUDGE_START_S = 120.0  # the judge imports the lesson's modules (torch among them) once
+REPLY_BYTES = 512 * 2**20  # what a kernel may send back for one call
+COMM_TARGET = "course.checks"  # course.checks.COMM_TARGET, in the kernel
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 # variables a kernel may inherit; everything else (tokens, credentials, DB URLs) stays behind
 ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "NBGRADER_EXECUTION", "OMP_NUM_THREADS",
             "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "TORCH_NUM_THREADS",
@@ -95,11 +109,15 @@ class GuardedExecute(Execute):
     report_path = Unicode("", help="JSON file that receives what the guard did").tag(config=True)
     guard = Bool(True, help="restore the grader's hooks around test cells").tag(config=True)
     lesson_modules = List(Unicode(), help="course modules the lesson imports").tag(config=True)
+    grading_secret = Unicode("", help="the class's secret (hidden seeds, signed records); empty: "
+                                      "read or draw it (autograder.secret)").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         self.stopped: tuple[str, str] | None = None  # (kind, what happened)
         self.dropped_bytes = 0
         self.interrupted: list[int] = []
+        self.judge_problems: list[str] = []  # the grader's own failures: never the student's
+        self.judge_stats = {"cells": 0, "calls": 0, "judge_s": 0.0, "kernel_s": 0.0}
         self._flooded = False
         self._kept_bytes = 0
         self._cell = (-1, time.monotonic())
@@ -107,15 +125,27 @@ class GuardedExecute(Execute):
         self._started = time.monotonic()
         self._exit_code: int | None = None
         self._pid: int | None = None
-        self._errors: dict[int, list[NotebookNode]] = {}
-        self._token, self._installed = tamper.new_token(), None
+        self._token, self._installed, self._serving = tamper.new_token(), None, False
+        self._comm_id, self._calls, self._count = uuid.uuid4().hex, 0, 0
         self.record = tamper.Record()
+        self._context = dict((resources or {}).get("nbgrader", {}))
+        self._sources = self._test_sources(nb)
+        if not self.grading_secret:
+            self.grading_secret, note = secret.load_or_draw()
+            if note:
+                self.log.warning(note)
+        own_jobdir = not self.jobdir
+        if own_jobdir:  # plain nbgrader: a private scratch folder of our own
+            self.jobdir = tempfile.mkdtemp(prefix="autograder-nbgrader-")
         box = Sandbox(*(None, None) if self.sandbox_uid < 0 else (self.sandbox_uid, self.sandbox_gid))
         self._cgroup_mb = self.memory_mb + 2 * self.scratch_mb + CGROUP_SLACK_MB
         name = f"autograder-{os.getpid()}-{Path(self.jobdir).parent.name}-{time.monotonic_ns()}"
         self._cgroup = sandbox.memory_cgroup(name, self._cgroup_mb) if box.isolated else None
         self.kernel_manager_class = self._manager_class(box)
         self.shutdown_kernel = "immediate"  # nothing to save: kill the jail at once
+        self._judge = self._new_judge() if self._sources else None  # starts while the kernel does
+        for cell in nb.cells:  # only the grader writes this key, below
+            cell.get("metadata", {}).pop("autograder", None)
         done = threading.Event()
         watchdog = threading.Thread(target=self._watch, args=(done,), daemon=True)
         watchdog.start()
@@ -127,11 +157,45 @@ class GuardedExecute(Execute):
         finally:
             done.set()
             watchdog.join()
+            if self._judge is not None:
+                self._judge.close()
             sandbox.kill_tree(self._pid)
             self.leftover = sandbox.end(box)
+            sandbox.release_socket_folder(Path(self.jobdir) / "ipc")
             sandbox.remove_cgroup(self._cgroup)
             self._report()
+            if own_jobdir:
+                shutil.rmtree(self.jobdir, ignore_errors=True)
+                self.jobdir = ""
         return nb, self.resources
+
+    def _test_sources(self, nb) -> dict[str, str]:
+        """The source of each test cell of this notebook, from the gradebook (what the
+        instructor wrote, whatever the submission holds); from the notebook only when this
+        runs outside nbgrader's autograde (no gradebook in the resources)."""
+        ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if is_test(c)]
+        if not ids:
+            return {}
+        ctx = self._context
+        if not ctx.get("db_url"):
+            return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells if is_test(c)}
+        with Gradebook(ctx["db_url"]) as gb:
+            out = {}
+            for grade_id in ids:
+                try:
+                    out[grade_id] = gb.find_source_cell(grade_id, ctx["notebook"], ctx["assignment"]).source
+                except MissingEntry:
+                    pass  # not a test of this assignment: it runs nowhere and scores nothing
+        return out
+
+    def _new_judge(self) -> "judge.Process":
+        env = dict(os.environ)
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TORCH_NUM_THREADS"):
+            env.setdefault(var, "1")
+        env["MPLBACKEND"] = "Agg"
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")]))
+        return judge.Process(env, self._context.get("assignment", ""), self.grading_secret,
+                             list(self.lesson_modules))
 
     def _manager_class(self, box: Sandbox) -> type:
         jobdir = Path(self.jobdir)
@@ -168,22 +232,49 @@ class GuardedExecute(Execute):
         return super().preprocess_cell(cell, resources, index)
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
-        runs = cell.cell_type == "code" and cell.source.strip()
-        if not (self.guard and runs):
-            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
-        if self._installed is None:  # before the first code cell: no student code ran yet
-            reply = await self._ask(tamper.install_expression(self._token, list(self.lesson_modules)),
-                                    max(GUARD_TIMEOUT_S, float(self.timeout or 0)))
+        if is_test(cell):
+            if self._installed is None:
+                await self._install()
+            return await self._judged(cell, cell_index)
+        if cell.cell_type == "code" and cell.source.strip() and self._installed is None:
+            await self._install()  # before the first code cell: no student code ran yet
+        if cell.cell_type == "code":
+            self._count += 1
+        return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+
+    async def _install(self) -> None:
+        """The guard's snapshot, and the comm the judge's calls arrive by."""
+        wait = max(GUARD_TIMEOUT_S, float(self.timeout or 0))
+        if self.guard:
+            reply = await self._ask(tamper.install_expression(self._token, list(self.lesson_modules)), wait)
             self._installed = tamper.parse(reply, self._token) is not None
-        if not is_test(cell):
-            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        else:
+            self._installed = False
+        reply = await self._ask("__import__('course.checks', fromlist=['serve']).serve()", wait)
+        value = (reply or {}).get("content", {}).get("user_expressions", {}).get("guard", {})
+        self._serving = value.get("data", {}).get("text/plain") == "'serving'"
+        if self._serving:
+            self.kc.shell_channel.send(self.kc.session.msg(
+                "comm_open", {"comm_id": self._comm_id, "target_name": COMM_TARGET, "data": {}}))
+
+    async def _judged(self, cell, cell_index: int):
+        """Run a test cell in the judge, relaying its calls to the kernel; see the module doc."""
         test = cell.metadata["nbgrader"]["grade_id"]
-        before = await self._restore()
+        self._count += 1
+        cell.execution_count, cell.outputs = self._count, []
+        before = await self._restore() if self.guard else []
         self._cell = (cell_index, time.monotonic())  # the cell's time limit starts now
-        cell = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
-        self._keep_errors(cell, cell_index)
-        after = await self._restore()
-        if before is None or after is None:
+        self._timed_out_at = None
+        deadline = self._cell[1] + float(self.timeout or 10**9)
+        source = self._sources.get(test)
+        if source is None:
+            self._fail(cell, f"{test} is not a test cell of this assignment; it was not run", "NotATest")
+            return cell
+        done = await self._run_in_judge(cell, cell_index, test, source, deadline)
+        if done is not None:
+            self._finish(cell, test, done)
+        after = await self._restore() if self.guard else []
+        if self.guard and (before is None or after is None):
             self.record.unanswered.append(test)
             self._fail(cell, "the grader could not restore its test environment: the kernel's "
                              "machinery was altered; this test scores 0")
@@ -194,6 +285,115 @@ class GuardedExecute(Execute):
         if before:
             self.record.restored[test] = before
         return cell
+
+    async def _run_in_judge(self, cell, cell_index: int, test: str, source: str,
+                            deadline: float) -> dict | None:
+        """The judge's ``done`` frame for this cell, or None (the cell has an error saying why)."""
+        if self._judge is None:
+            self._judge = self._new_judge()
+        started = time.monotonic()
+        kernel_s = 0.0
+        try:
+            await asyncio.to_thread(self._judge.ready, max(JUDGE_START_S, deadline - started))
+            self._judge.send({"op": "run", "cell": test, "source": source, "count": self._count})
+            while True:
+                frame = await asyncio.to_thread(self._judge.receive, max(0.0, deadline - time.monotonic()))
+                if frame is None:
+                    raise judge.FrameError(f"the test ran over its {self.timeout} s time limit in the "
+                                           "grader's judge")
+                header, buffers = frame
+                if header.get("op") == "done":
+                    break
+                if header.get("op") != "call":
+                    raise judge.FrameError(f"unexpected frame {header.get('op')!r}")
+                t0 = time.monotonic()
+                reply, back = await self._call_kernel(header, buffers, deadline, cell, cell_index)
+                kernel_s += time.monotonic() - t0
+                self._judge.send({"op": "reply", "reply": reply}, back)
+        except (judge.FrameError, EOFError, OSError, ValueError) as exc:
+            self._judge.close()
+            self._judge = None
+            problem = f"{test}: the grader's judge failed ({type(exc).__name__}: {exc})"
+            self.judge_problems.append(problem)
+            self._fail(cell, problem + "; grader error, not the submission's", "GraderError")
+            return None
+        stats = self.judge_stats
+        stats["cells"] += 1
+        stats["calls"] += header.get("calls", 0)
+        stats["kernel_s"] += kernel_s
+        stats["judge_s"] += time.monotonic() - started - kernel_s
+        return header
+
+    async def _call_kernel(self, header: dict, buffers: list[bytes], deadline: float, cell,
+                           cell_index: int) -> tuple[dict, list[bytes]]:
+        """Relay one call to the kernel's comm and its answer back; the student's printed
+        output goes to the cell. A call past the cell's time limit interrupts the kernel."""
+        if not self._serving:
+            return _error("RuntimeError", "your kernel does not answer the tests' calls (its "
+                                          "course.checks server did not start)"), []
+        self._calls += 1
+        data = {"op": "call", "id": self._calls, **header.get("target", {}), "args": header.get("args"),
+                **header.get("request", {})}
+        msg = self.kc.session.msg("comm_msg", {"comm_id": self._comm_id, "data": data})
+        msg["buffers"] = buffers
+        self.kc.shell_channel.send(msg)
+        parent = msg["header"]["msg_id"]
+        interrupted_at = None
+        while True:
+            if self.stopped or self._exit_code is not None:
+                raise DeadKernelError("the kernel stopped during a test's call")
+            now = time.monotonic()
+            if interrupted_at is None and now > deadline:
+                interrupted_at = now
+                self._timed_out_at = now
+                self.interrupted.append(cell_index)
+                await ensure_async(self.km.interrupt_kernel())
+            try:
+                reply = await ensure_async(self.kc.iopub_channel.get_msg(timeout=0.5))
+            except Empty:
+                continue
+            if reply["parent_header"].get("msg_id") != parent:
+                continue  # output of something else the kernel runs (a thread): not this test's
+            kind, content = reply["msg_type"], reply["content"]
+            if kind == "stream":
+                self._stream(cell, content.get("name", "stdout"), str(content.get("text", "")))
+            elif kind == "comm_msg" and content.get("comm_id") == self._comm_id:
+                back = [bytes(b) for b in reply.get("buffers") or []]
+                answer = dict(content.get("data") or {})
+                if answer.pop("id", None) != self._calls:
+                    continue
+                if sum(len(b) for b in back) > REPLY_BYTES:
+                    return _error("MemoryError", f"your function returned over {REPLY_BYTES >> 20} MB"), []
+                if interrupted_at is not None:
+                    return _error("TimeoutError", f"your function ran over the cell's {self.timeout} s "
+                                                  "time limit and was interrupted"), []
+                return answer, back
+            elif kind == "status" and content.get("execution_state") == "idle":
+                return _error("RuntimeError", "your kernel did not answer the test's call (the "
+                                              "course.checks server was removed or replaced)"), []
+
+    def _stream(self, cell, name: str, text: str) -> None:
+        """Output printed during a test, kept within the notebook's output cap."""
+        if self._kept_bytes + len(text) > self.output_bytes:
+            self.dropped_bytes += len(text)
+            return
+        self._kept_bytes += len(text)
+        cell.outputs.append(NotebookNode(output_type="stream", name=name, text=text))
+
+    def _finish(self, cell, test: str, done: dict) -> None:
+        """The judge's verdict into the cell: its printed output, its error, its records."""
+        for name in ("stdout", "stderr"):
+            if done.get(name):
+                self._stream(cell, name, done[name])
+        if done.get("error"):
+            e = done["error"]
+            cell.outputs.append(NotebookNode(output_type="error", ename=str(e["ename"]),
+                                             evalue=str(e["evalue"]), traceback=list(e["traceback"])))
+        if done.get("records"):
+            payload = {"assignment": self._context.get("assignment", ""),
+                       "student": self._context.get("student", ""), "cell": test,
+                       "records": done["records"]}
+            cell.metadata["autograder"] = {**payload, "mac": secret.sign(self.grading_secret, payload)}
 
     execute_cell = run_sync(async_execute_cell)
 
@@ -218,16 +418,10 @@ class GuardedExecute(Execute):
             if msg["parent_header"].get("msg_id") == msg_id:
                 return msg
 
-    def _keep_errors(self, cell, index: int) -> None:
-        """A test's errors stand even if the kernel sent ``clear_output`` after them."""
-        seen = self._errors.pop(index, [])
-        if seen and not any(o.output_type == "error" for o in cell.outputs):
-            cell.outputs.extend(seen)
-
     @staticmethod
-    def _fail(cell, message: str) -> None:
-        cell.outputs.append(NotebookNode(output_type="error", ename="TamperingDetected",
-                                         evalue=message, traceback=[f"TamperingDetected: {message}"]))
+    def _fail(cell, message: str, ename: str = "TamperingDetected") -> None:
+        cell.outputs.append(NotebookNode(output_type="error", ename=ename,
+                                         evalue=message, traceback=[f"{ename}: {message}"]))
 
     async def _async_handle_timeout(self, timeout, cell=None):
         self._timed_out_at = time.monotonic()
@@ -236,11 +430,8 @@ class GuardedExecute(Execute):
 
     def output(self, outs, msg, display_id, cell_index):
         size = len(str(msg.get("content", "")))
-        if msg["msg_type"] == "error":  # errors decide scores: never dropped, kept aside
-            out = super().output(outs, msg, display_id, cell_index)
-            if out is not None:
-                self._errors.setdefault(cell_index, []).append(out)
-            return out
+        if msg["msg_type"] == "error":  # a cell's error is never dropped
+            return super().output(outs, msg, display_id, cell_index)
         if self._kept_bytes + size > self.output_bytes:
             first = self.dropped_bytes == 0
             self.dropped_bytes += size
@@ -309,4 +500,10 @@ class GuardedExecute(Execute):
             {"stopped": self.stopped, "interrupted": self.interrupted,
              "cell_timeout": self.timeout, "dropped_output_bytes": self.dropped_bytes,
              "guard_installed": self._installed, "guard": self.record.findings(),
+             "judge_problems": self.judge_problems, "judge": self.judge_stats,
              "leftover_processes": self.leftover, "memory_cgroup": bool(self._cgroup)}))
+
+
+def _error(kind: str, message: str) -> dict:
+    """A call's answer that is an error the grader observed (time, size, no answer)."""
+    return {"error": {"type": kind, "bases": [kind], "message": message, "trace": []}, "lines": 0}

@@ -15,6 +15,7 @@ import os
 import pwd
 import queue
 import shutil
+import sys
 import tempfile
 import threading
 from dataclasses import asdict, dataclass
@@ -23,7 +24,7 @@ from typing import Iterator
 
 from tqdm import tqdm
 
-from . import gradebook, intake, sandbox
+from . import gradebook, intake, sandbox, secret
 from .course_dir import Course
 from .slots import Limits, Worker, copy_regular, grade_one, job_common, job_for, private_file
 
@@ -64,9 +65,10 @@ def lock_down(course: Course) -> None:
 
 
 def _jobs(course: Course, assignment: str, staged: dict[str, Path], template: gradebook.Template,
-          workdir: Path, limits: Limits, feedback: bool, hide_hidden_tests: bool) -> list[dict]:
+          workdir: Path, limits: Limits, feedback: bool, hide_hidden_tests: bool,
+          grading_secret: str) -> list[dict]:
     common = job_common(course.course_id, assignment, template, workdir, limits, feedback,
-                        hide_hidden_tests)
+                        hide_hidden_tests, grading_secret)
     return [job_for(common, student, notebook, workdir / "jobs" / f"j{index:04d}")
             for index, (student, notebook) in enumerate(sorted(staged.items()))]
 
@@ -140,8 +142,11 @@ def grade_class(course: Course, assignment: str, submissions: Path, workers: int
             _reject(course, assignment, taken.rejected)
             reasons = {s: ("rejected", r, "") for s, r in taken.rejected.items()}
             reasons |= {s: ("missing", r, "") for s, r in _missing(course, assignment, taken).items()}
+            key, note = secret.load_or_draw()
+            if note:
+                print(f"note: {note}", file=sys.stderr)
             args = (course, assignment, taken.staged, template, workdir, limits, feedback,
-                    hide_hidden_tests)
+                    hide_hidden_tests, key)
             results = remote.grade(*args) if remote else _local(*args, workers)
             for result in tqdm(results, total=len(taken.staged), desc=f"grading {assignment}",
                                unit="nb", disable=not progress, mininterval=1.0):
@@ -151,12 +156,12 @@ def grade_class(course: Course, assignment: str, submissions: Path, workers: int
 
 def _local(course: Course, assignment: str, staged: dict[str, Path], template: gradebook.Template,
            workdir: Path, limits: Limits, feedback: bool, hide_hidden_tests: bool,
-           workers: int) -> Iterator[dict]:
+           grading_secret: str, workers: int) -> Iterator[dict]:
     """Results as this machine's sandboxed workers finish them (one thread per slot)."""
     (workdir / "jobs").mkdir()
     jobs, done = queue.Queue(), queue.Queue()
     for job in _jobs(course, assignment, staged, template, workdir, limits, feedback,
-                     hide_hidden_tests):
+                     hide_hidden_tests, grading_secret):
         jobs.put(job)
     log = private_file(course.submitted.parent / f"grade-{assignment}.log")
     with open(log, "a") as fh:

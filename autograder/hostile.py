@@ -211,3 +211,97 @@ for _dir in ("/tmp", "/dev/shm", "/var/tmp", "/run/lock", "/dev/mqueue", _os.pat
     except Exception as _e:
         print("blocked:", _path, type(_e).__name__)
 '''
+
+
+# --- against the verdicts themselves (issue 21): each worked while tests ran in the kernel ------
+
+def verdict_attacks(functions: list[str]) -> dict[str, str]:
+    """Code appended to every exercise cell (``functions``: the exercises' function names),
+    with wrong answers: each trick would earn points if a test's verdict were reached in the
+    kernel. Under grading the verdict is the judge's, so each must score what its answers earn."""
+    names = repr(functions)
+    return {
+        # checking() and the helpers become no-ops by swapping the module's class
+        "class-swap": '''
+import sys as _s, types as _t, contextlib as _cl
+class _Open(_t.ModuleType):
+    pass
+_m = _s.modules["course.checks"]
+_t.ModuleType.__setattr__(_m, "__class__", _Open)
+for _n in ("check_close", "check_equal", "check_shape", "check_vectorized", "check_raises"):
+    setattr(_m, _n, lambda *a, **k: None)
+_m.checking = lambda *a: _cl.nullcontext()
+''',
+        # NumPy's isclose, the heart of check_close, answers True to everything
+        "isclose-code": '''
+import numpy as _np
+def _always(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return __import__("numpy").ones(__import__("numpy").broadcast(a, b).shape, dtype=bool)
+_np.isclose._implementation.__code__ = _always.__code__
+''',
+        # an answer that equals anything, and as an array reads the expected value off the
+        # test's stack (check_close's frame) through a computed getattr
+        "always-equal": f'''
+import sys as _s, numpy as _np
+class _Eq:
+    def __eq__(self, other):
+        return True
+    def __array__(self, dtype=None, copy=None):
+        f = getattr(_s, "_get" + "frame")(1)
+        while f is not None:
+            if "expected" in f.f_locals and hasattr(f.f_locals["expected"], "shape"):
+                return _np.asarray(f.f_locals["expected"])
+            f = f.f_back
+        return _np.zeros(1)
+for _n in {names}:
+    globals()[_n] = lambda *a, **k: _Eq()
+''',
+        # a profiling signal keeps re-patching the helpers, even while the guard restores
+        "sigprof": '''
+import signal as _sig, course.checks as _c
+def _patch(*_):
+    for _n in ("check_close", "check_equal", "check_shape"):
+        try:
+            getattr(_c, _n).__code__ = (lambda *a, **k: None).__code__
+        except Exception:
+            pass
+_sig.signal(_sig.SIGPROF, _patch)
+_sig.setitimer(_sig.ITIMER_PROF, 0.0005, 0.0005)
+''',
+        # the expected values, hunted in the kernel's heap and up the caller's stack
+        "hunts-expected": f'''
+import gc as _gc, sys as _s, numpy as _np
+def _hunt(*args, **kwargs):
+    first = _np.asarray(args[0]) if args else None
+    f = _s._getframe(1)
+    while f is not None:
+        for k, v in list(f.f_locals.items()):
+            if "want" in k or "expected" in k:
+                return v
+        f = f.f_back
+    found = [o for o in _gc.get_objects() if isinstance(o, _np.ndarray) and first is not None
+             and o.shape[:1] == first.shape[:1] and o is not first and o.ndim == first.ndim]
+    return found[-1] if found else None
+for _n in {names}:
+    globals()[_n] = _hunt
+''',
+    }
+
+
+#: correct answers, then a cell that prints the kernel's history, where the tests once were
+PRINTS_HISTORY = "print('history:', In)\nprint('outputs:', Out)\n"
+#: correct answers; the kernel tries to fill its socket folder (it lives on the host)
+FILLS_IPC = f'''
+try:
+    with open("/ipc/{PWNED}-fill", "wb") as _fh:
+        for _ in range(600):
+            _fh.write(b"x" * 2**20)
+    print("wrote: /ipc 600 MB")
+except Exception as _e:
+    print("blocked: /ipc", type(_e).__name__)
+'''
+#: markdown and output that would run script in the browser of whoever opens the feedback
+SCRIPT_MARKDOWN = ('<script>window.pwned = 1</script> <img src=x onerror="window.pwned = 2"> '
+                   '<a href="javascript:window.pwned = 3">link</a> '
+                   '<svg><script>window.pwned = 4</script></svg>')
+SCRIPT_OUTPUT = f"from IPython.display import HTML, display\ndisplay(HTML({SCRIPT_MARKDOWN!r}))\n"

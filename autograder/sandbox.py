@@ -10,7 +10,8 @@ cgroup namespaces, then a short shell script (``JAIL``) builds its view of the m
 * a private ``/tmp`` (``HOME`` and the working folder live there) and ``/dev/shm``, each a tmpfs
   of ``scratch_mb``; System V shared memory of its IPC namespace capped alike;
 * only loopback networking, and the kernel's channels on unix sockets in a folder only its
-  account (and the grader) can open, bind-mounted at ``/ipc``;
+  account (and the grader) can open, bind-mounted at ``/ipc``: a tmpfs of ``IPC_KB`` and
+  ``IPC_INODES`` (sockets are inodes without data), so no kernel writes to the host's disk;
 * a fresh ``/proc`` that shows its own processes only.
 
 Where Linux allows it (cgroup v1's memory controller, or v2's delegated from the root), the
@@ -240,12 +241,24 @@ def write_private(path: Path, text: str, box: Sandbox) -> None:
         os.chown(path, box.uid, box.gid)
 
 
+IPC_KB, IPC_INODES = 256, 64  # the socket folder: a connection file and a few sockets
+
+
 def socket_folder(path: Path, box: Sandbox) -> Path:
-    """The folder holding one kernel's unix sockets: its account's only, mode 0700."""
+    """The folder holding one kernel's unix sockets: its account's only, mode 0700; when
+    isolated a tiny tmpfs of its own (``release_socket_folder`` unmounts it)."""
     path.mkdir(mode=0o700)
     if box.isolated:
-        os.chown(path, box.uid, box.gid)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={IPC_KB}k,nr_inodes={IPC_INODES},"
+                        f"mode=0700,uid={box.uid},gid={box.gid},nosuid,nodev,noexec",
+                        "autograder-ipc", str(path)], check=True, capture_output=True)
     return path
+
+
+def release_socket_folder(path: Path) -> None:
+    """Unmount a socket folder's tmpfs (lazily: a dying kernel may still hold it)."""
+    if os.path.ismount(path):
+        subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True)
 
 
 def memory_cgroup(name: str, limit_mb: float) -> Path | None:

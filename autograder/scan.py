@@ -24,6 +24,9 @@ MODULES = {  # imported module (top-level name) -> why it is flagged
     "requests": "network", "asyncio": "event loop", "importlib": "import machinery",
     "builtins": "builtins", "mmap": "shared memory", "resource": "limits", "atexit": "exit hooks",
     "marshal": "code objects", "types": "code objects", "code": "code objects",
+    "base64": "encoded data", "codecs": "encoded data", "zlib": "encoded data", "bz2": "encoded data",
+    "lzma": "encoded data", "pickle": "pickle", "dill": "pickle", "operator": "attribute getters",
+    "traceback": "stack frames", "sys": "", "os": "",
 }
 ATTRIBUTES = {  # attribute name -> why
     "__code__": "code objects", "__closure__": "closures", "__globals__": "function globals",
@@ -41,10 +44,28 @@ ATTRIBUTES = {  # attribute name -> why
     "ast_transformers": "IPython internals", "showtraceback": "IPython internals",
     "set_custom_exc": "IPython internals", "register_magic_function": "IPython internals",
     "run_cell": "IPython internals",
+    "__dict__": "namespaces", "__mro__": "interpreter internals", "__base__": "interpreter internals",
+    "__bases__": "interpreter internals", "__setattr__": "interpreter internals",
+    "__getattribute__": "interpreter internals", "__wrapped__": "code objects",
+    "__self__": "interpreter internals", "__func__": "code objects",
+    "walk_stack": "stack frames", "walk_tb": "stack frames", "extract_stack": "stack frames",
+    "currentframe": "stack frames", "tb_frame": "stack frames", "gi_frame": "stack frames",
+    "cr_frame": "stack frames", "f_code": "stack frames", "f_trace": "trace hooks",
+    "posix_spawnp": "processes", "spawnv": "processes", "spawnl": "processes", "spawnlp": "processes",
+    "spawnvp": "processes", "execl": "processes", "execlp": "processes", "execle": "processes",
+    "execvpe": "processes", "pidfd_open": "processes", "setitimer": "signals",
 }
+#: names that mean the same danger when they are spelled in a string (getattr, attrgetter...)
+SPELLED = {name for name, why in ATTRIBUTES.items() if why and (name.startswith("_") or name.startswith("f_"))} \
+    | {"exec", "eval", "compile", "ctypes", "gc", "modules", "__import__", "__builtins__"}
 CALLS = {"get_ipython": "IPython internals", "exec": "exec/eval", "eval": "exec/eval",
          "compile": "exec/eval", "__import__": "import machinery", "globals": "the notebook's globals",
-         "breakpoint": "debugger"}
+         "vars": "the notebook's globals", "locals": "the notebook's globals", "breakpoint": "debugger"}
+#: built-ins whose mere name (an alias, an argument) is as risky as a call
+NAMES = {"__builtins__": "builtins", "exec": "exec/eval", "eval": "exec/eval", "compile": "exec/eval",
+         "__import__": "import machinery", "globals": "the notebook's globals",
+         "vars": "the notebook's globals"}
+ATTRIBUTE_CALLS = ("getattr", "setattr", "delattr", "hasattr")
 MAGIC = re.compile(r"^\s*(!|%%?(?:system|sx|bash|sh|script|run|load|load_ext|writefile|file|env|"
                    r"store|config|capture|debug|pdb|alias)\b)", re.M)
 MAX_FINDINGS = 12
@@ -115,14 +136,25 @@ def _node_reasons(node: ast.AST, modules: dict[str, str]) -> list[str]:
     out = []
     if isinstance(node, ast.Attribute) and ATTRIBUTES.get(node.attr):
         out.append(ATTRIBUTES[node.attr])
-    if isinstance(node, ast.Attribute) and node.attr == "modules" and _name(node.value) == "sys":
+    if isinstance(node, ast.Attribute) and node.attr == "modules" \
+            and modules.get(_name(node.value), _name(node.value)) == "sys":
         out.append("sys.modules")
+    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and NAMES.get(node.id):
+        out.append(NAMES[node.id])
+    text = _spelled(node)
+    if text is not None:  # exact words; underscored names anywhere in the text
+        hit = text if text in SPELLED else next(
+            (n for n in sorted(SPELLED) if n.startswith("_") and n in text), None)
+        if hit:
+            out.append(f"spells {hit} in a string")
     if isinstance(node, ast.Call):
         name = _name(node.func)
         if CALLS.get(name):
             out.append(CALLS[name])
         if name in ("setattr", "delattr") and node.args and _name(node.args[0]) in modules:
             out.append(f"{name} on module {modules[_name(node.args[0])]}")
+        if name in ATTRIBUTE_CALLS and len(node.args) > 1 and _spelled(node.args[1]) is None:
+            out.append(f"{name} with a computed name")
     targets = []
     if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -142,6 +174,16 @@ def _node_reasons(node: ast.AST, modules: dict[str, str]) -> list[str]:
             if isinstance(target, ast.Name) and target.id in HELPERS:
                 out.append(f"assigns {target.id} (a test helper's name)")
     return out
+
+
+def _spelled(node: ast.AST) -> str | None:
+    """The text of a string constant, or of a sum of string constants ("_get" + "frame")."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _spelled(node.left), _spelled(node.right)
+        return left + right if left is not None and right is not None else None
+    return None
 
 
 def _flat(targets: list[ast.AST]) -> list[ast.AST]:

@@ -53,6 +53,7 @@ def _config(job: dict, jobdir: Path) -> Config:
     g.readonly = job.get("readonly", [])
     g.home_seed, g.work_seed = job.get("home_seed", ""), job.get("work_seed", "")
     g.lesson_modules = job.get("lesson_modules", [])
+    g.grading_secret = job["grading_secret"]
     return c
 
 
@@ -120,6 +121,8 @@ def _verdict(guard: dict, notes: list[str]) -> dict:
     if guard.get("leftover_processes"):  # the jail should make this impossible: say so loudly
         return {"status": "error", "reason": "grader error: processes outlived the kernel: "
                                              + ", ".join(guard["leftover_processes"][:5])}
+    if guard.get("judge_problems"):  # the grader's failure: the student's score is not final
+        return {"status": "error", "reason": "grader error: " + "; ".join(guard["judge_problems"][:3])}
     if guard.get("guard_installed") is False:
         return {"status": "error", "reason": "grader error: the test guard could not be installed "
                                              "in the kernel (its tests scored 0)"}

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +41,10 @@ BIN = Path(sys.executable).parent
 os.environ.update({k: v for k, v in one_thread_env().items()
                    if k.endswith("_THREADS") or k == "MPLBACKEND"})
 os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+# the class's grading secret (autograder.secret): one per test process, never the user's own
+_SECRET = Path(tempfile.mkdtemp(prefix="course-test-secret-")) / "grading-secret"
+_SECRET.write_text(secrets.token_hex(32))
+os.environ["COURSE_GRADING_SECRET"] = str(_SECRET)
 
 #: fixtures that execute notebooks or start servers; a test that uses one is slow
 SLOW_FIXTURES = {"notebooks", "one_kernel", "lab", "browser", "playwright", "reproduced"}

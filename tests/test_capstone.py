@@ -2,8 +2,6 @@
 instructor's leaderboard (autograder.leaderboard), on small towns."""
 from __future__ import annotations
 
-import ast
-import json
 import re
 import subprocess
 import sys
@@ -13,10 +11,10 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import leaderboard
+from autograder import leaderboard, secret
 from conftest import ROOT, cells, nbgrader_meta
 from course import capstone as C
-from course import findings, lessons, nearmiss
+from course import checks, findings, lessons, nearmiss
 from course.similarity import cosine_similarity_matrix
 from course.uncertainty import identity_score
 from course.world import make_town
@@ -191,24 +189,20 @@ def test_unseen_worlds_draw_from_the_documented_ranges():
 
 # --- hidden seeds -----------------------------------------------------------------------------
 
-def hidden_seeds() -> tuple[int, ...]:
+def test_hidden_seeds_come_from_the_class_secret_not_the_course():
+    """The unseen worlds' seeds are no constant of the course: the judge derives them from the
+    class's private secret (autograder.secret); an own run gets public ones, never the graded."""
     source = next(c.source for c in cells(lessons.solution_path("07_capstone"))
                   if nbgrader_meta(c).get("grade_id") == "guard-tests")
     hidden = source.split("### BEGIN HIDDEN TESTS")[1]
-    line = next(l for l in hidden.splitlines() if l.startswith("UNSEEN = "))
-    return ast.literal_eval(line.split("=", 1)[1].strip())
-
-
-def test_hidden_seeds_do_not_reach_the_release_or_the_library():
-    seeds = hidden_seeds()
-    assert len(seeds) >= 3 and all(s >= 10**8 for s in seeds), seeds
-    release = lessons.lesson_path("07_capstone").read_text()
-    library = "\n".join(p.read_text() for p in (ROOT / "course").rglob("*.py"))
-    for s in seeds:
-        assert str(s) not in release, f"hidden seed {s} is in the release"
-        assert str(s) not in library, f"hidden seed {s} is in the library"
+    assert 'UNSEEN = hidden_seeds(3, "unseen worlds")' in hidden
+    assert not re.search(r"\d{7,}", hidden), "no literal seed in the hidden tests"
+    graded = secret.seeds("a" * 64, "07_capstone", "unseen worlds", 3)
+    assert graded == secret.seeds("a" * 64, "07_capstone", "unseen worlds", 3), "stable across re-grades"
+    assert graded != secret.seeds("b" * 64, "07_capstone", "unseen worlds", 3), "another class, other worlds"
+    assert set(graded).isdisjoint(checks.hidden_seeds(3, "unseen worlds"))
     public = {s for base in range(100) for s in C.unseen_seeds(base, 10)}
-    assert not public & set(seeds), "a hidden seed is one that reproduce reports"
+    assert not public & set(graded), "a graded seed is one that reproduce reports"
 
 
 # --- the course summary -----------------------------------------------------------------------
@@ -222,66 +216,87 @@ def test_summary_has_a_finding_per_lesson_and_formats():
 
 # --- the leaderboard --------------------------------------------------------------------------
 
-def graded_notebook(path, stdout: str | None, unlocked_stdout: str = "") -> None:
-    test = nbformat.v4.new_code_cell("print('scores')")
+KEY = "k" * 64
+
+
+def graded_notebook(path, student: str, record: dict | None, key: str = KEY, claimed: str = "") -> None:
+    """An autograded notebook whose test cell carries ``record`` as the grader stores it."""
+    test = nbformat.v4.new_code_cell("...")
     test.metadata["nbgrader"] = {"grade": True, "locked": True, "solution": False, "grade_id": "guard-tests", "points": 6}
-    own = nbformat.v4.new_code_cell("make_guard = ...")
-    own.metadata["nbgrader"] = {"grade": False, "locked": False, "solution": True, "grade_id": "guard-solution"}
-    if stdout is not None:
-        test.outputs = [nbformat.v4.new_output("stream", name="stdout", text=stdout)]
-    own.outputs = [nbformat.v4.new_output("stream", name="stdout", text=unlocked_stdout)]
+    if record is not None:
+        payload = {"assignment": "07_capstone", "student": claimed or student, "cell": "guard-tests",
+                   "records": {"leaderboard": record}}
+        test.metadata["autograder"] = {**payload, "mac": secret.sign(key, payload)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nbformat.v4.new_notebook(cells=[own, test]), str(path))
+    nbformat.write(nbformat.v4.new_notebook(cells=[test]), str(path))
 
 
-def board(yours: float, none: float = 0.52) -> str:
-    guard = lambda ll, passed: {"log_loss": ll, "by_kind": {"own": ll - 0.1, "near_twin": ll + 0.1}, "passed_worlds": passed}  # noqa: E731
-    return "leaderboard: " + json.dumps({"worlds": 3, "guards": {"yours": guard(yours, 3), "none": guard(none, 0)}})
+def board(yours: list[float], none: list[float]) -> dict:
+    def guard(s, passed):
+        return {"log_loss": float(np.mean(s)), "by_kind": {"own": 0.3, "near_twin": 0.5},
+                "passed_worlds": passed, "sessions": list(s)}
+    return {"worlds": 3, "guards": {"yours": guard(yours, 3), "none": guard(none, 0)}}
 
 
-def test_leaderboard_reads_only_locked_test_cells_and_ranks(tmp_path):
+def test_leaderboard_reads_signed_records_and_ranks_ties_as_ties(tmp_path):
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.45, 0.1, 300)
+    none = base + 0.08
     root = tmp_path / "autograded"
-    graded_notebook(root / "ada" / "07_capstone" / "07_capstone.ipynb", "noise\n" + board(0.43) + "\n")
-    graded_notebook(root / "bob" / "07_capstone" / "07_capstone.ipynb", board(0.61) + "\n" + board(0.60) + "\n")
-    graded_notebook(root / "cy" / "07_capstone" / "07_capstone.ipynb", None, unlocked_stdout=board(0.01))
-    graded_notebook(root / "dee" / "07_capstone" / "07_capstone.ipynb", "leaderboard: {not json\n")
+    graded_notebook(root / "ada" / "07_capstone" / "07_capstone.ipynb", "ada", board(base, none))
+    graded_notebook(root / "bob" / "07_capstone" / "07_capstone.ipynb", "bob",
+                    board(base + rng.normal(0, 0.001, 300), none))          # a tie with ada
+    graded_notebook(root / "cy" / "07_capstone" / "07_capstone.ipynb", "cy", board(base - 0.3, none),
+                    key="forged" * 11)                                      # not the grader's
+    graded_notebook(root / "dee" / "07_capstone" / "07_capstone.ipynb", "dee", board(base - 0.3, none),
+                    claimed="ada")                                          # someone else's record
+    graded_notebook(root / "eve" / "07_capstone" / "07_capstone.ipynb", "eve", None)
     course = replace(leaderboard.course_dir.load(tmp_path), autograded=root)
-    table = leaderboard.rows(leaderboard.collect(course, "07_capstone"))
-    assert [(r["name"], r["role"]) for r in table] == [
-        ("ada", "student"), ("none", "reference"), ("bob", "student"), ("cy", "student"), ("dee", "student")]
-    assert table[2]["log_loss"] == 0.60, "the last line a test cell printed counts"
-    assert "no leaderboard line" in table[3]["note"], "a line printed by the student's own cell is ignored"
-    assert "not JSON" in table[4]["note"]
+    table = leaderboard.rows(leaderboard.collect(course, "07_capstone", KEY))
+    by = {r["name"]: r for r in table}
+    assert by["ada"]["rank"] == by["bob"]["rank"] == 1, "indistinguishable guards share the rank"
+    assert by["none"]["rank"] == 3 and by["none"]["role"] == "reference"
+    assert "signature" in by["cy"]["note"] and by["cy"]["rank"] is None
+    assert "ada's" in by["dee"]["note"] and "no leaderboard record" in by["eve"]["note"]
+    lo, hi = by["ada"]["interval"]
+    assert lo < by["ada"]["log_loss"] < hi
     text = leaderboard.format_table(table)
-    assert "near_twin" in text and "3/3" in text and "0/3" in text
+    assert "=1" in text and "near_twin" in text and "3/3" in text and "0/3" in text
     leaderboard.write_csv(table, tmp_path / "board.csv")
-    assert (tmp_path / "board.csv").read_text().splitlines()[1].startswith("1,ada,student,0.43")
+    assert (tmp_path / "board.csv").read_text().splitlines()[1].startswith("1,")
 
 
-def test_leaderboard_command_line(tmp_path):
-    graded_notebook(tmp_path / "autograded" / "ada" / "07_capstone" / "07_capstone.ipynb", board(0.43) + "\n")
-    proc = subprocess.run([sys.executable, "-m", "autograder", "--course", str(tmp_path), "leaderboard",
-                           "07_capstone", "--csv", str(tmp_path / "b.csv")],
-                          cwd=ROOT, capture_output=True, text=True)
+def test_leaderboard_command_line(tmp_path, monkeypatch):
+    monkeypatch.setenv(secret.ENV, str(tmp_path / "secret"))
+    (tmp_path / "secret").write_text(KEY)
+    graded_notebook(tmp_path / "autograded" / "ada" / "07_capstone" / "07_capstone.ipynb", "ada",
+                    board([0.4, 0.5, 0.45], [0.6, 0.6, 0.7]))
+    run = lambda *a: subprocess.run([sys.executable, "-m", "autograder", "--course", str(tmp_path), *a],  # noqa: E731
+                                    cwd=ROOT, capture_output=True, text=True)
+    proc = run("leaderboard", "07_capstone", "--csv", str(tmp_path / "b.csv"))
     assert proc.returncode == 0, proc.stderr
     assert "ada" in proc.stdout and "none" in proc.stdout and (tmp_path / "b.csv").exists()
-    empty = subprocess.run([sys.executable, "-m", "autograder", "--course", str(tmp_path), "leaderboard", "06_echo_chambers"],
-                           cwd=ROOT, capture_output=True, text=True)
+    empty = run("leaderboard", "06_echo_chambers")
     assert empty.returncode == 1 and "no autograded submissions" in empty.stdout
+    (tmp_path / "secret").unlink()
+    assert run("leaderboard", "07_capstone").returncode == 2
 
 
 @pytest.mark.lesson("07_capstone")
-def test_grading_prints_the_leaderboard_line(notebooks, tmp_path):
+def test_grading_records_the_leaderboard_outside_the_kernel(notebooks, tmp_path):
     graded = notebooks.graded("07_capstone").notebooks
     path = tmp_path / "solution.ipynb"
     nbformat.write(graded["solution"], str(path))
-    scores = leaderboard.read_scores(path)
+    scores = leaderboard.read_record(path, "solution", "07_capstone", secret.load())
     guards = scores["guards"]
-    assert scores["worlds"] == len(hidden_seeds()) >= 3
+    assert scores["worlds"] == 3
     assert guards["yours"]["passed_worlds"] == scores["worlds"], guards["yours"]
     for name in ("none", "never", "certainty"):
         assert guards[name]["passed_worlds"] == 0, (name, guards[name])
     assert set(guards) >= {"yours", "none", "never", "certainty", "identity", "reference"}
+    assert len(guards["yours"]["sessions"]) == len(guards["none"]["sessions"]) >= 3 * 300
+    assert not any("leaderboard" in o.get("text", "") for c in graded["solution"].cells
+                   for o in c.get("outputs", [])), "the record is not printed where a kernel could forge it"
     nbformat.write(graded["untouched"], str(tmp_path / "release.ipynb"))
-    with pytest.raises(ValueError, match="no leaderboard line"):
-        leaderboard.read_scores(tmp_path / "release.ipynb")
+    with pytest.raises(ValueError, match="no leaderboard record"):
+        leaderboard.read_record(tmp_path / "release.ipynb", "untouched", "07_capstone", secret.load())

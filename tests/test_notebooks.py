@@ -3,6 +3,7 @@ lessons/ is exactly what nbgrader makes of solutions/, and autograding scores bo
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 
 import pytest
@@ -161,3 +162,70 @@ def test_validate_gives_a_cell_the_lessons_budget(where, tmp_path):
     assert int(proc.stdout.split()[-1]) >= 3 * BUDGET_SECONDS, (
         f"{where}: Validate gives a cell {proc.stdout.split()[-1]} s; a lesson may take "
         f"{BUDGET_SECONDS:.0f} s on one core, and several times that under load")
+
+
+def _bound_and_free(source: str) -> tuple[set[str], set[str]]:
+    """Names a cell binds anywhere, and names it reads without binding them (builtins aside)."""
+    bound, loaded = set(), set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Name):
+            (bound if isinstance(node.ctx, (ast.Store, ast.Del)) else loaded).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    return bound, loaded - bound - set(dir(builtins))
+
+
+def _declared(source: str) -> dict[str, str]:
+    """``name = student_function("function")`` statements at the top level: name -> function."""
+    out = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) \
+                and getattr(node.value.func, "id", None) == "student_function":
+            [target], [arg] = node.targets, node.value.args
+            out[target.id] = arg.value
+    return out
+
+
+@pytest.mark.parametrize("lesson_id", READY)
+def test_test_cells_are_written_to_be_judged_outside_the_kernel(lesson_id):
+    """Under grading a test cell runs in the grader's judge, not in the kernel (course.checks):
+    it imports everything it uses, reaches the student's code only through names declared with
+    student_function("<a function of an answer cell>"), and no later cell uses what it makes."""
+    src = cells(lessons.solution_path(lesson_id))
+    answers = set()
+    for c in src:
+        if c.cell_type == "code" and nbgrader_meta(c).get("solution"):
+            answers |= {n.name for n in ast.parse(c.source).body if isinstance(n, ast.FunctionDef)}
+    made_by_tests: set[str] = set()
+    made_elsewhere: set[str] = set()
+    for c in src:
+        if c.cell_type != "code":
+            continue
+        test = nbgrader_meta(c).get("grade_id", "")
+        bound, free = _bound_and_free(c.source)
+        if is_test_cell(c):
+            assert not re.search(r"^\s*[%!]", c.source, re.M), f"[{test}] magics and shell lines cannot be judged"
+            assert not free, (f"[{test}] uses {sorted(free)} without binding them: import them in the "
+                              "cell, or declare a student's function with student_function(\"name\")")
+            declared = _declared(c.source)
+            calls = c.source.count("student_function(")
+            assert calls == len(declared) and declared, (
+                f"[{test}] student_function(...) must appear only as `name = student_function(\"name\")` "
+                "at the top of the cell, at least once")
+            unknown = set(declared.values()) - answers
+            assert not unknown, f"[{test}] declares {sorted(unknown)}, which no answer cell defines"
+            names = {n.id for n in ast.walk(ast.parse(c.source)) if isinstance(n, ast.Name)}
+            assert not {"get_ipython", "In", "Out", "globals", "vars", "locals"} & names, (
+                f"[{test}] reaches for the notebook's namespace or history")
+            made_by_tests |= bound
+        else:
+            leaked = (free & made_by_tests) - made_elsewhere
+            assert not leaked, (f"a cell after a test uses {sorted(leaked)}, which only a test cell "
+                                "makes; under grading test cells run outside the kernel")
+            made_elsewhere |= bound
