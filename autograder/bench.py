@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from nbgrader.api import Gradebook
 from . import classgen, course_dir, gradebook
 
 REPO = Path(__file__).resolve().parent.parent
+JUDGED = re.compile(r"\(judge (\d+) cells, (\d+) calls, ([\d.]+) s judging, ([\d.]+) s in calls\)")
 
 
 def _env() -> dict[str, str]:
@@ -126,11 +128,14 @@ def run(root: Path, assignment: str | None, submissions: int, cluster: bool = Fa
             load[name] = round(os.getloadavg()[1], 1)  # other work on the machine skews ratios
             got = _scores(course, picked)
             agree[name] = sum(abs(got.get(s, -1) - v) < 1e-9 for s, v in expected.items())
+            if name == "2 workers":
+                judge = judge_cost(course, picked)
     kept = not all(n == len(expected) for n in agree.values())
     if not kept:
         shutil.rmtree(work)
     report = {"lesson": picked, "solution_s_under_grading": solo_s, "submissions": len(expected),
               "kept_for_inspection": str(work) if kept else None, "wall_s": walls,
+              "trusted_process_per_submission": judge,
               "matching_expected_scores": agree,
               "cpus": os.cpu_count(), "load_avg_5min_after_each": load}
     if cluster:
@@ -140,6 +145,24 @@ def run(root: Path, assignment: str | None, submissions: int, cluster: bool = Fa
             "speedup_2_workers_vs_nbgrader": round(walls["nbgrader"] / walls["2 workers"], 2),
             "speedup_1_worker_vs_nbgrader": round(walls["nbgrader"] / walls["1 worker"], 2),
             "speedup_2_vs_1_worker": round(walls["1 worker"] / walls["2 workers"], 2)}
+
+
+def judge_cost(course: course_dir.Course, assignment: str) -> dict:
+    """What the grader's judge cost per submission in a run (from its log): seconds running
+    test code in the judge, seconds relaying calls to the kernel (the student's own compute
+    included), calls; and the judge's start (its imports), paid once per grading process."""
+    log = (course.submitted.parent / f"grade-{assignment}.log").read_text()
+    rows = [tuple(map(float, m.groups())) for m in JUDGED.finditer(log)]
+    if not rows:
+        return {}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import autograder.judge, course.checks, course.capstone"],
+                   env=_env(), check=True)
+    n = len(rows)
+    return {"submissions": n, "calls": round(sum(r[1] for r in rows) / n, 1),
+            "judge_s": round(sum(r[2] for r in rows) / n, 3),
+            "calls_s_incl_student_code": round(sum(r[3] for r in rows) / n, 3),
+            "judge_start_once_s": round(time.perf_counter() - start, 2)}
 
 
 def gradebook_rate(root: Path, assignment: str, db_url: str | None, writes: int) -> dict:

@@ -48,6 +48,8 @@ JUDGE_START_S = 120.0  # the judge imports the lesson's modules (torch among the
 REPLY_BYTES = 512 * 2**20  # what a kernel may send back for one call
 COMM_TARGET = "course.checks"  # course.checks.COMM_TARGET, in the kernel
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+#: judges kept between notebooks of one grading process: (assignment, secret, modules) -> judge
+_JUDGES: dict[tuple, "judge.Process"] = {}
 # variables a kernel may inherit; everything else (tokens, credentials, DB URLs) stays behind
 ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "NBGRADER_EXECUTION", "OMP_NUM_THREADS",
             "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "TORCH_NUM_THREADS",
@@ -143,7 +145,7 @@ class GuardedExecute(Execute):
         self._cgroup = sandbox.memory_cgroup(name, self._cgroup_mb) if box.isolated else None
         self.kernel_manager_class = self._manager_class(box)
         self.shutdown_kernel = "immediate"  # nothing to save: kill the jail at once
-        self._judge = self._new_judge() if self._sources else None  # starts while the kernel does
+        self._judge = self._shared_judge() if self._sources else None  # starts while the kernel does
         for cell in nb.cells:  # only the grader writes this key, below
             cell.get("metadata", {}).pop("autograder", None)
         done = threading.Event()
@@ -157,8 +159,6 @@ class GuardedExecute(Execute):
         finally:
             done.set()
             watchdog.join()
-            if self._judge is not None:
-                self._judge.close()
             sandbox.kill_tree(self._pid)
             self.leftover = sandbox.end(box)
             sandbox.release_socket_folder(Path(self.jobdir) / "ipc")
@@ -187,6 +187,17 @@ class GuardedExecute(Execute):
                 except MissingEntry:
                     pass  # not a test of this assignment: it runs nowhere and scores nothing
         return out
+
+    def _shared_judge(self) -> "judge.Process":
+        """The judge of this assignment in this process, started once and kept for the next
+        notebooks (what the library computes for hidden tests, e.g. lesson 07's unseen worlds,
+        is then computed once per grader, not once per student). It holds nothing of a student:
+        each test cell runs in a fresh namespace and every value from a kernel is plain data."""
+        key = (self._context.get("assignment", ""), self.grading_secret, tuple(self.lesson_modules))
+        found = _JUDGES.get(key)
+        if found is None or not found.alive():
+            _JUDGES[key] = found = self._new_judge()
+        return found
 
     def _new_judge(self) -> "judge.Process":
         env = dict(os.environ)
@@ -290,7 +301,7 @@ class GuardedExecute(Execute):
                             deadline: float) -> dict | None:
         """The judge's ``done`` frame for this cell, or None (the cell has an error saying why)."""
         if self._judge is None:
-            self._judge = self._new_judge()
+            self._judge = self._shared_judge()
         started = time.monotonic()
         kernel_s = 0.0
         try:
@@ -311,18 +322,25 @@ class GuardedExecute(Execute):
                 kernel_s += time.monotonic() - t0
                 self._judge.send({"op": "reply", "reply": reply}, back)
         except (judge.FrameError, EOFError, OSError, ValueError) as exc:
-            self._judge.close()
-            self._judge = None
+            self._drop_judge()
             problem = f"{test}: the grader's judge failed ({type(exc).__name__}: {exc})"
             self.judge_problems.append(problem)
             self._fail(cell, problem + "; grader error, not the submission's", "GraderError")
             return None
+        except BaseException:  # the kernel died mid-call: the judge is left waiting for a reply
+            self._drop_judge()
+            raise
         stats = self.judge_stats
         stats["cells"] += 1
         stats["calls"] += header.get("calls", 0)
         stats["kernel_s"] += kernel_s
         stats["judge_s"] += time.monotonic() - started - kernel_s
         return header
+
+    def _drop_judge(self) -> None:
+        """Stop a judge that is mid-cell; the next cell or notebook starts a fresh one."""
+        self._judge.close()
+        self._judge = None
 
     async def _call_kernel(self, header: dict, buffers: list[bytes], deadline: float, cell,
                            cell_index: int) -> tuple[dict, list[bytes]]:

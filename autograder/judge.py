@@ -9,7 +9,8 @@ student's code only through ``course.checks.student_function``; each call comes 
 relays the kernel's answer back. Whatever the kernel sends is data: decoding refuses anything
 else, so nothing a submission patches, reads or returns can change a verdict or see a test.
 
-One judge serves one notebook; each test cell runs in a fresh namespace. The protocol is
+A grading process keeps one judge per assignment for all the notebooks it grades (see
+``execute.GuardedExecute._shared_judge``); each test cell runs in a fresh namespace. The protocol is
 frames on two pipes (``write_frame``/``read_frame``): a JSON header and raw buffers.
 
 grader -> judge: ``start`` (assignment, secret, modules to import), ``run`` (a cell),
@@ -23,10 +24,8 @@ import contextlib
 import importlib
 import io
 import json
-import linecache
 import os
 import select
-import signal
 import struct
 import subprocess
 import sys
@@ -91,13 +90,16 @@ class Process:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "autograder.judge", str(judge_reads), str(judge_writes)],
             pass_fds=(judge_reads, judge_writes), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            env=env, start_new_session=True)
+            env=env)  # in the grader's process group: a grader killed takes its judge along
         os.close(judge_reads)
         os.close(judge_writes)
         self.inbox, self.outbox = os.fdopen(grader_reads, "rb"), os.fdopen(grader_writes, "wb")
         self._ready = False
         write_frame(self.outbox, {"op": "start", "assignment": assignment, "secret": secret,
                                   "modules": modules})
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None and not self.outbox.closed
 
     def ready(self, timeout: float) -> None:
         if not self._ready:
@@ -121,8 +123,7 @@ class Process:
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.kill()
             self.proc.wait()
 
 
@@ -158,7 +159,6 @@ class Channel:
 def run_cell(channel: Channel, cell: str, source: str, count: int) -> dict:
     """Run one test cell in a fresh namespace; its printed output and error, if any."""
     filename = f"<test cell {cell}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     out, err = io.StringIO(), io.StringIO()
     channel.records, channel.calls = {}, 0
     start = time.perf_counter()
@@ -178,11 +178,11 @@ def run_cell(channel: Channel, cell: str, source: str, count: int) -> dict:
 
 
 def _describe(exc: BaseException, filename: str, count: int) -> dict:
-    """The error as a notebook shows it: the test cell's lines as ``Cell In[n], line k`` (the
-    feedback tells visible from hidden tests by that line), then the student's own traceback
-    when the error came from their function."""
+    """The error as a notebook shows it: where in the test cell, as ``Cell In[n], line k``
+    (the feedback tells visible from hidden tests by that line; the code itself is not quoted),
+    then the student's own traceback when the error came from their function."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
-    lines = [f"Cell In[{count}], line {f.lineno}\n    {(f.line or '').strip()}" for f in frames]
+    lines = [f"Cell In[{count}], line {f.lineno}" for f in frames]
     trace = getattr(exc, "student_trace", None)
     if trace:
         lines += ["Traceback in your function (it ran in your kernel):", *trace]

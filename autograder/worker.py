@@ -111,7 +111,8 @@ def grade(job: dict) -> dict:
     out = {"notebooks": read_grades(f"sqlite:///{jobdir / 'gradebook.db'}", assignment, student),
            "autograded": str(jobdir / "autograded" / student / assignment),
            "feedback": str(jobdir / "feedback" / student / assignment),
-           "timestamp": job.get("timestamp"), "review": review + guard.get("guard", [])}
+           "timestamp": job.get("timestamp"), "review": review + guard.get("guard", []),
+           "judge": guard.get("judge")}
     return {**out, **_verdict(guard, notes)}
 
 
@@ -146,9 +147,17 @@ def serve(result_fd: int) -> None:
         job = json.loads(line)
         start = time.perf_counter()
         result = grade_with_retry(job)
-        print(f"{job['student']}: {result['status']} in {time.perf_counter() - start:.1f} s: "
-              f"{result['reason']}", file=sys.stderr, flush=True)
+        print(f"{job['student']}: {result['status']} in {time.perf_counter() - start:.1f} s"
+              f"{judged(result.get('judge'))}: {result['reason']}", file=sys.stderr, flush=True)
         results.write(json.dumps({"student": job["student"], **result}) + "\n")
+
+
+def judged(stats: dict | None) -> str:
+    """What the grader's judge did for one notebook, for the log (``bench`` reads it)."""
+    if not stats:
+        return ""
+    return (f" (judge {stats['cells']} cells, {stats['calls']} calls, {stats['judge_s']:.2f} s "
+            f"judging, {stats['kernel_s']:.2f} s in calls)")
 
 
 def grade_with_retry(job: dict) -> dict:

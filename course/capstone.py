@@ -284,8 +284,8 @@ def unseen_world(seed: int) -> Town:
 def unseen_requests(seed: int, progress: bool = False) -> Requests:
     """An unseen world's system (a reader trained on it) and every held-out user's session.
 
-    Kept for the last few seeds asked (training takes seconds): the lesson and its test cell
-    judge guards on the same public worlds. Nothing changes a ``Requests`` in place."""
+    Kept for the last few seeds asked (training takes a second or two): a grader judging a
+    class scores every student's guard on the same worlds. Treat the result as read-only."""
     tr = system(unseen_world(seed), random_state=seed, progress=progress)
     return make_requests(tr, tr.test, random_state=seed)
 

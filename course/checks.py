@@ -125,12 +125,12 @@ def check_raises(call: Callable[[], object], error: type[BaseException], what: s
     _fail(what, f"{error.__name__} raised", "no error", hint)
 
 
-def python_lines(call: Callable[[], object]) -> tuple[object, int]:
-    """Run ``call()`` and count the Python lines it executes, in every function it reaches.
+def _traced_lines(call: Callable[[], object]) -> tuple[object, int]:
+    """Run ``call()`` here and count the Python lines it executes, in every function it reaches.
 
-    Returns ``(result, lines)``. NumPy's work in C counts nothing; a Python loop counts at
-    least one line per pass, whether it is a ``for``, a comprehension, ``map`` with a lambda,
-    ``np.vectorize`` or ``np.apply_along_axis``.
+    NumPy's work in C counts nothing; a Python loop counts at least one line per pass, whether
+    it is a ``for``, a comprehension, ``map`` with a lambda, ``np.vectorize`` or
+    ``np.apply_along_axis``.
     """
     lines = 0
 
@@ -153,15 +153,13 @@ def python_lines(call: Callable[[], object]) -> tuple[object, int]:
     return result, lines
 
 
-def check_vectorized(call: Callable[[], object], rows: int, what: str, hint: str = ""):
-    """Run ``call()``, which calls student functions on an input of ``rows`` rows; fail if they
-    run a Python loop over the rows.
+def python_lines(call: Callable[[], object]) -> tuple[object, int]:
+    """Run ``call()``, which calls student functions, and count the Python lines *they* run
+    (where they run: in the kernel, under grading too). Returns ``(result, lines)``.
 
-    Only the lines of the student's functions count (in the kernel, under grading too). A loop
-    over rows executes at least one Python line per row; a vectorized answer runs a few dozen
-    lines in all (NumPy's Python wrappers included), so the limit is ``rows // 4``. Counting
-    lines, not seconds, gives the same verdict on a busy machine. Returns the result.
-    """
+    A Python loop counts at least one line per pass, whether it is a ``for``, a comprehension,
+    ``map`` with a lambda, ``np.vectorize`` or ``np.apply_along_axis``; NumPy's work in C
+    counts nothing."""
     global _counting
     outer, _counting = _counting, [0, 0]  # [student calls, their Python lines]
     try:
@@ -169,12 +167,28 @@ def check_vectorized(call: Callable[[], object], rows: int, what: str, hint: str
     finally:
         counted, _counting = _counting, outer
     if not counted[0]:
-        raise RuntimeError(f"check_vectorized({what!r}) called no student function: call one "
-                           "named with student_function() inside it")
+        raise RuntimeError("python_lines() called no student function: call one named with "
+                           "student_function() inside it")
+    if outer is not None:  # nested: the outer count includes these
+        outer[0] += counted[0]
+        outer[1] += counted[1]
+    return result, counted[1]
+
+
+def check_vectorized(call: Callable[[], object], rows: int, what: str, hint: str = ""):
+    """Run ``call()``, which calls student functions on an input of ``rows`` rows; fail if they
+    run a Python loop over the rows.
+
+    Only the lines of the student's functions count (:func:`python_lines`). A loop over rows
+    executes at least one Python line per row; a vectorized answer runs a few dozen lines in
+    all (NumPy's Python wrappers included), so the limit is ``rows // 4``. Counting lines, not
+    seconds, gives the same verdict on a busy machine. Returns the result.
+    """
+    result, lines = python_lines(call)
     limit = rows // 4
-    if counted[1] > limit:
+    if lines > limit:
         _fail(f"{what}: Python lines run on {rows:,} rows", f"at most {limit:,} (a vectorized answer "
-              f"runs a few dozen)", f"{counted[1]:,}", hint or "no Python loop over rows: let NumPy "
+              f"runs a few dozen)", f"{lines:,}", hint or "no Python loop over rows: let NumPy "
               "work on whole arrays (broadcasting, axis=, np.einsum, fancy indexing)")
     return result
 
@@ -250,6 +264,7 @@ class StudentFunction:
     def __init__(self, name: str, namespace: dict | None = None, func: Callable | None = None,
                  handle: int | None = None):
         self.name, self._namespace, self._func, self._handle = name, namespace, func, handle
+        self.__name__ = name
 
     def __repr__(self) -> str:
         return f"<your function {self.name}>"
@@ -390,7 +405,7 @@ def call_here(func: Callable, args: tuple, kwargs: dict, *, twins_off: list[str]
         _inside += 1
         try:
             if count_lines:
-                result["value"], result["lines"] = python_lines(lambda: func(*args, **kwargs))
+                result["value"], result["lines"] = _traced_lines(lambda: func(*args, **kwargs))
             else:
                 result["value"] = func(*args, **kwargs)
         finally:

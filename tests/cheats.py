@@ -2009,7 +2009,6 @@ L07 = {
 WRONG = {"00_orientation": L00, "01_profiles": L01, "02_near_miss": L02, "03_abstention": L03,
          "04_personas": L04, "05_social": L05, "06_echo_chambers": L06, "07_capstone": L07}
 
-
 # --- building submissions -------------------------------------------------------------------
 
 def grade_id(c) -> str | None:
@@ -2052,3 +2051,33 @@ def submission(source, replaced: dict[str, str]):
         if grade_id(c) in replaced:
             c.source = replaced[grade_id(c)]
     return nb
+
+
+# --- one trick for every lesson -------------------------------------------------------------
+
+#: an IPython input transformer that turns every test cell into ``pass`` (issue 21: it earned
+#: full marks on every test cell of every lesson under plain ``nbgrader autograde``, when test
+#: cells ran in the kernel); under grading they run in the grader's judge, so it earns nothing
+BLANKS_TEST_CELLS = """
+def _blank(lines):
+    return ["pass\\n"] if any("check_" in line for line in lines) else lines
+get_ipython().input_transformers_cleanup.append(_blank)
+"""
+
+
+def nothing_but_a_transformer(lesson_id: str) -> dict[str, str]:
+    """Every exercise of a lesson answered with functions that return None, after the trick."""
+    from course import lessons
+
+    source = nbformat.read(str(lessons.solution_path(lesson_id)), as_version=4)
+    out = {}
+    for c in source.cells:
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution"):
+            names = [n.name for n in ast.parse(c.source).body if isinstance(n, ast.FunctionDef)]
+            out[grade_id(c)] = cell(BLANKS_TEST_CELLS if not out else "",
+                                    *(f"def {n}(*args, **kwargs):\n    return None" for n in names))
+    return out
+
+
+for _lesson, _wrong in WRONG.items():
+    _wrong["input-transformer"] = nothing_but_a_transformer(_lesson)

@@ -666,14 +666,13 @@ KINDS = ("own", "near_twin", "random", "persona")
 
 
 def _leaderboard(nb) -> dict:
-    """The scores the graded guard cell recorded for the instructor's leaderboard: the grader
-    keeps them in the cell's metadata (``course.checks.record``), out of the kernel's reach."""
-    for cell in nb.cells:
-        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "guard-tests":
-            board = cell.get("metadata", {}).get("autograder", {}).get("records", {}).get("leaderboard")
-            if isinstance(board, dict):
-                return board
-    raise Unreadable("guard-tests recorded no leaderboard (cell metadata autograder.records)")
+    """What the graded guard cell recorded for the instructor's leaderboard: the grader's judge
+    computed it and the grader stored it in the cell's metadata (out of the kernel's reach)."""
+    cell = next((c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "guard-tests"), None)
+    record = (cell or {}).get("metadata", {}).get("autograder", {}).get("records", {}).get("leaderboard")
+    if record is None:
+        raise Unreadable("guard-tests recorded no leaderboard")
+    return record
 
 
 def lesson_07(nb) -> list[str]:

@@ -78,6 +78,12 @@ REVIEW = {  # student -> words its review column must contain
     "h-reads-secrets": "cell 9: paths /",
     "h-plants-links": "cell 9: links",
     "h-segfault": "ctypes",
+    # tricks against the verdicts themselves (issue 21): the judge ignores them; review names them
+    "h-verdict-class-swap": "interpreter internals",
+    "h-verdict-isclose-code": "code objects",
+    "h-verdict-always-equal": "stack frames",
+    "h-verdict-sigprof": "signals",
+    "h-verdict-hunts-expected": "gc",
 }
 SHARED = ("/tmp", "/dev/shm", "/var/tmp", "/run/lock", "/dev/mqueue")
 
@@ -255,7 +261,8 @@ def test_every_hostile_or_broken_case_has_its_status_and_reason(graded):
             f"{student}: expected status {status!r} with {words!r} in the reason, "
             f"seen {row['status']!r}: {row['reason']!r}")
     quiet = {s: r["status"] for s, r in rows.items() if s.startswith("n") or s.startswith(
-        ("h-writes", "h-reads", "h-spy", "h-survivor", "h-plants", "h-litters", "h-tamper"))}
+        ("h-writes", "h-reads", "h-spy", "h-survivor", "h-plants", "h-litters", "h-tamper",
+         "h-verdict", "h-prints-history", "h-fills-ipc", "h-forged-record", "h-script"))}
     assert set(quiet.values()) == {"ok"}, f"expected status ok, seen {quiet}"
 
 
@@ -420,6 +427,45 @@ def test_feedback_names_failed_hidden_tests_without_their_code(graded):
              for p in feedback.glob(f"*/{LESSON}/{LESSON}.html")}
     leaks = {s: v for s, v in leaks.items() if v}
     assert not leaks, f"expected no hidden test code in any feedback, seen {leaks}"
+
+
+def test_no_trick_earns_more_than_its_answers_and_no_hidden_test_reaches_the_kernel(graded, klass):
+    """Issue 21: the verdicts are computed by the grader's judge, never in the kernel. Each
+    verdict attack (with wrong answers) scores what its answers earn; a student who prints the
+    kernel's history (``In``, ``Out``) finds no test in it; a forged record is dropped; the
+    socket folder cannot be filled; no autograded notebook holds hidden test code outside the
+    test cells themselves."""
+    course, rows, *_ = graded
+    attacks = {s: float(rows[s]["score"]) for s in rows if s.startswith("h-verdict")}
+    assert len(attacks) == 5 and not any(attacks.values()), f"expected 0 for each verdict attack, seen {attacks}"
+    history = outputs(course, "h-prints-history")
+    assert "history:" in history and "student_function" not in history and "check_close" not in history, (
+        f"expected the kernel's history without test code, seen:\n{history[-2000:]}")
+    hidden = _hidden_lines()
+    graded_root = course / "autograder" / "autograded"
+    for path in graded_root.glob(f"*/{LESSON}/{LESSON}.ipynb"):
+        nb = nbformat.read(str(path), 4)
+        shown = "".join(o.get("text", "") + str(o.get("evalue", "")) + "".join(o.get("traceback", []))
+                        for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+        leaked = [ln for ln in hidden if ln in shown]
+        assert not leaked, f"{path.parent.parent.name}: hidden test code in outputs: {leaked[:3]}"
+        assert not any("autograder" in c.metadata for c in nb.cells), (
+            f"{path.parent.parent.name}: a record in lesson 00, which records nothing (forged?)")
+    ipc = outputs(course, "h-fills-ipc")
+    if not os.environ.get("COURSE_SKIP_ISOLATION"):
+        assert "blocked: /ipc" in ipc and "wrote:" not in ipc, f"expected /ipc full at once, seen {ipc[-500:]}"
+
+
+def test_feedback_pages_run_no_script(graded):
+    """Markdown and HTML output of a submission reach feedback pages without anything that runs
+    in the browser of whoever opens them (scripts, event handlers, javascript: links, SVG)."""
+    course, *_ = graded
+    pages = sorted((course / "autograder" / "feedback").glob(f"*/{LESSON}/{LESSON}.html"))
+    assert "h-script" in {p.parent.parent.name for p in pages}, "expected a feedback page for h-script"
+    for path in pages:
+        page = path.read_text()
+        for payload in ("<script>window.pwned", "onerror=", "javascript:window", "<svg><script>"):
+            assert payload not in page, f"{path.parent.parent.name}: {payload!r} in the feedback page"
 
 
 def _zip_class(klass: Path, path: Path) -> None:

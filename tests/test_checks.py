@@ -84,7 +84,8 @@ def test_vectorized_code_passes_and_a_loop_over_rows_fails():
     X = np.ones((2000, 3))
     doubled = student_function("_doubled")
     assert np.array_equal(check_vectorized(lambda: doubled(X), 2000, "doubling"), X * 2)
-    _, lines = python_lines(lambda: _rows_in_a_loop(X))
+    looped = student_function("_rows_in_a_loop")
+    _, lines = python_lines(lambda: looped(X))
     assert lines >= 2000
     for name in ("_rows_in_a_loop", "_applied", "_mapped"):
         loop = student_function(name)
@@ -92,6 +93,8 @@ def test_vectorized_code_passes_and_a_loop_over_rows_fails():
             check_vectorized(lambda: loop(X), 2000, "doubling")
     with pytest.raises(RuntimeError, match="called no student function"):
         check_vectorized(lambda: X * 2, 2000, "an authoring mistake")
+    with pytest.raises(RuntimeError, match="called no student function"):
+        python_lines(lambda: X * 2)
 
 
 def _reference(x):

@@ -1,6 +1,7 @@
 """Grading on a Dask cluster (python -m autograder grade --cluster): a real scheduler and two
-worker processes on this machine grade a small class of lesson 00 exactly as local grading
-does although one worker is killed mid-job (nothing lost, nothing duplicated); a clean re-run
+worker processes on this machine grade a small class of lesson 00 (honest students, a crash,
+invalid JSON, and the attacks on verdicts of issue 21) exactly as local grading does although
+one worker is killed mid-job (nothing lost, nothing duplicated); a clean re-run
 changes nothing; an unreachable scheduler, a worker without the course and a missing
 submissions folder each stop the run with a one-line reason before any grade is written."""
 from __future__ import annotations
@@ -29,7 +30,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("autograder")]
 
 LESSON = "00_orientation"
 LIMITS = ["--cell-timeout", "10", "--timeout", "90", "--memory-mb", "1024"]
-CHOSEN = ["n01-correct", "n01-blank", "n01-partial", "n02-correct", "h-os-exit", "h-invalid-json"]
+#: the attacks on verdicts (issue 21), each with wrong answers: the workers' judges ignore them
+VERDICT_ATTACKS = ["h-verdict-class-swap", "h-verdict-isclose-code", "h-verdict-always-equal",
+                   "h-verdict-sigprof", "h-verdict-hunts-expected"]
+CHOSEN = ["n01-correct", "n01-blank", "n01-partial", "n02-correct", "h-os-exit", "h-invalid-json",
+          "h-prints-history", *VERDICT_ATTACKS]
 MISSING = "n03-missing"  # a student folder without a notebook: named, never graded
 STUDENTS = CHOSEN + [MISSING]
 STAMP = "2026-01-05 10:00:00.000000 UTC"
@@ -217,6 +222,9 @@ def test_cluster_grades_exactly_like_local_grading(local, remote):
     assert not diff, f"expected the local grades, seen (local, cluster): {diff}"
     assert rows["n01-correct"]["score"] != rows["n01-blank"]["score"], rows
     assert rows["h-os-exit"]["status"] == "crashed", "expected the jail's limits on the workers"
+    attacks = {s: rows[s]["score"] for s in VERDICT_ATTACKS}
+    assert set(attacks.values()) == {"0.0"}, f"expected no point for an attack on the verdicts, seen {attacks}"
+    assert rows["h-prints-history"]["score"] == rows["n01-correct"]["score"], rows["h-prints-history"]
     for student in CHOSEN:
         if rows[student]["status"] not in ("invalid", "rejected"):
             for sub, name in (("autograded", f"{LESSON}.ipynb"), ("feedback", f"{LESSON}.html")):
