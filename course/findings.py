@@ -142,9 +142,14 @@ FINDINGS: tuple[Finding, ...] = (
          "truth": ("final_gap.truthfulness", -0.281), "polar": ("final_gap.polarization", 0.125),
          "vulnerable": ("vulnerable.personalized.vulnerable", 0.906),
          "others": ("vulnerable.personalized.others", 0.506),
-         "closed": ("no_sycophancy_bias.final_gap.sycophancy", 0.001)},
+         "closed": ("no_sycophancy_bias.final_gap.sycophancy", 0.001),
+         "syc50": ("long_run.sycophancy.0", 0.517), "syc200": ("long_run.sycophancy.3", 0.623),
+         "random": ("random_serving.sycophancy", 0.507)},
         "Williams et al.: RL on user feedback learns to target even a 2% minority of vulnerable "
-        "users. No published approval-sycophancy trade-off curve to compare with."),
+        "users. No published approval-sycophancy trade-off curve to compare with.",
+        "Unlike Williams et al.'s model it flatters everyone else too ({others:.2f}). By round 50 "
+        "its sycophancy ({syc50:.3f}) is about what serving at random gives ({random:.3f}); it "
+        "keeps creeping up in a longer loop ({syc200:.3f} at round 200)."),
     Finding(
         "07_capstone",
         "On five unseen worlds, the guard learned on the practice town has log-loss "
