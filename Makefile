@@ -12,7 +12,7 @@ PYTEST := $(PY) -m pytest -n $(JOBS) --dist loadgroup
 # nbgrader runs helper tools (alembic) by name: the venv's bin must be on PATH
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: lab lab-instructor hub test check lessons bench grade bench-grade bench-cluster setup clean
+.PHONY: lab lab-instructor hub test check lessons book bench grade bench-grade bench-cluster setup clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@tools/setup.sh
@@ -54,6 +54,11 @@ lessons: $(STAMP)
 	  echo "lessons/$$id regenerated"; \
 	done
 
+# the course as a static website in _build/book/html: every lesson run in one kernel, offline
+# (real-data sections read COURSE_DATA_MIRROR where set, else say they skipped); prints index.html
+book: $(STAMP)
+	@$(PY) -m course.tooling.book
+
 bench: $(STAMP)
 	@$(PY) -m course bench
 
@@ -78,4 +83,4 @@ bench-cluster: $(STAMP)
 	@$(PY) -m autograder bench --cluster $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT))
 
 clean:
-	rm -rf $(VENV) .pytest_cache autograder/gradebook.db autograder/submitted autograder/autograded autograder/feedback
+	rm -rf $(VENV) .pytest_cache _build autograder/gradebook.db autograder/submitted autograder/autograded autograder/feedback

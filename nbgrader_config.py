@@ -43,3 +43,20 @@ c.Execute.timeout = 180
 c.Autograde.autograde_preprocessors = [
     GuardedExecute if p is Execute else p
     for p in Autograde.class_traits()["autograde_preprocessors"].default()]
+
+# Feedback: `python -m autograder feedback`, plain `nbgrader generate_feedback` and the
+# formgrader's Generate Feedback button all write the same pages: scores with the grader's
+# comments, written answers not graded yet shown as pending, the late penalty explained; no
+# hidden test code, no rubric, no script (autograder/feedback.py). nbgrader's own steps,
+# without these lines, write every hidden test verbatim into the students' pages.
+c.GenerateFeedback.preprocessors = [
+    "autograder.feedback.FeedbackGrades", "autograder.feedback.HideHiddenTests",
+    "autograder.feedback.DropRubrics", "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
+c.GenerateFeedback.exporter_class = "autograder.feedback.SafeFeedback"
+
+# Late submissions (due dates and extensions: `python -m autograder deadline`): 10% of the
+# score per started day late, after 15 minutes' grace; all of it after 7 days
+c.AssignLatePenalties.plugin_class = "autograder.deadlines.LatePolicy"
+c.LatePolicy.percent_per_day = 10
+c.LatePolicy.grace_minutes = 15
+c.LatePolicy.zero_after_days = 7

@@ -1,11 +1,20 @@
-"""Command line: ``python -m autograder {grade,check,classgen,bench,bench-gradebook,leaderboard} ...``."""
+"""Command line: ``python -m autograder COMMAND ...``.
+
+A semester: ``roster`` (who the students are, with their LMS ids), ``deadline`` (due dates,
+extensions), ``grade`` (autograde a class: jailed, in parallel), ``feedback`` (after manual
+grading in the formgrader: pages from the gradebook, released through the exchange),
+``export`` (Canvas and Moodle grade CSVs), ``stats`` (the class at a glance). Also ``check``,
+``classgen``, ``bench``, ``bench-gradebook``, ``leaderboard``.
+"""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import pwd
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import course_dir
 from .slots import Limits
@@ -16,18 +25,39 @@ def _course(args) -> course_dir.Course:
     return course_dir.load(args.course).with_db(args.db)
 
 
+def _owner_ok(owner: str | None) -> bool:
+    if owner:
+        try:
+            pwd.getpwnam(owner)
+        except KeyError:
+            print(f"error: --owner {owner}: no such account", file=sys.stderr)
+            return False
+    return True
+
+
+def _show_stats(course: course_dir.Course, assignment: str) -> None:
+    """The class at a glance: statistics in the terminal, the histogram as a PNG."""
+    from .stats import compute, plot, png_path, report
+
+    found = compute(course, assignment)
+    print(report(found))
+    print(f"histogram: {plot(found, png_path(course, assignment))}")
+
+
 def cmd_grade(args) -> int:
-    from .grade import grade_class, hand_over, write_csv
+    from .deadlines import DeadlineError
+    from .grade import grade_class, hand_over, log_path, summary_line, write_csv
     from .intake import IntakeError
 
-    if args.owner:
-        try:
-            pwd.getpwnam(args.owner)
-        except KeyError:
-            print(f"error: --owner {args.owner}: no such account", file=sys.stderr)
-            return 2
-
-    errors: tuple[type[Exception], ...] = (IntakeError,)
+    if not _owner_ok(args.owner):
+        return 2
+    try:
+        tz = ZoneInfo(args.lms_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        print(f"error: --lms-timezone {args.lms_timezone}: not a time zone (e.g. Europe/Berlin)",
+              file=sys.stderr)
+        return 2
+    errors: tuple[type[Exception], ...] = (IntakeError, DeadlineError)
     if args.cluster:
         from .cluster import ClusterError
         errors += (ClusterError,)
@@ -39,23 +69,126 @@ def cmd_grade(args) -> int:
     try:
         rows = grade_class(course, args.assignment, args.submissions, workers=args.workers,
                            limits=limits, feedback=not args.no_feedback,
-                           hide_hidden_tests=not args.show_hidden_tests, cluster=args.cluster)
+                           hide_hidden_tests=not args.show_hidden_tests, cluster=args.cluster, tz=tz)
     except errors as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     csv_path = args.csv or course.root / "autograder" / f"grades-{args.assignment}.csv"
     write_csv(rows, csv_path)
-    if args.owner:
-        hand_over(course, [csv_path, course.submitted.parent / f"grade-{args.assignment}.log"],
-                  args.owner)
-    width = max([len(r.student) for r in rows] + [7])
+    width = min(max([len(r.student) for r in rows] + [7]), 24)
     for r in rows:
         flag = " [review: " + r.review + "]" if r.review else ""
-        print(f"{r.student:<{width}} {r.status:<9} {r.score:>6g}/{r.max_score:<4g} {r.reason}{flag}")
-    flagged = sum(bool(r.review) for r in rows)
-    missing = sum(r.status == "missing" for r in rows)
-    print(f"{len(rows) - missing} graded, {missing} missing, {flagged} flagged for review; "
-          f"grades in {csv_path}")
+        written = f" +{r.pending:g} pending" if r.pending else ""
+        late = (f" late {r.late_by}" + (f": -{r.late_penalty:g}" if r.late_penalty else "")
+                if r.late_by else "")
+        print(f"{r.student:<{width}} {r.status:<9} {r.score:>6g}/{r.max_score:<4g}{written}{late} "
+              f"{r.reason}{flag}")
+    print(f"{summary_line(rows)}; autograded points in 'score', all of it in 'total': {csv_path}")
+    _show_stats(course, args.assignment)
+    if args.owner:
+        hand_over(course, [csv_path, log_path(course, args.assignment),
+                           log_path(course, args.assignment, workers=True),
+                           course.submitted.parent / f"stats-{args.assignment}.png"], args.owner)
+    return 0
+
+
+def cmd_roster(args) -> int:
+    from .grade import lock_down
+    from .roster import RosterError, import_roster
+
+    course = _course(args)
+    lock_down(course)
+    try:
+        students = import_roster(course, args.file)
+    except (RosterError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    without = [s.course_id for s in students if not s.lms_id]
+    print(f"{len(students)} students on the roster (in the gradebook); "
+          f"{len(students) - len(without)} with an LMS id"
+          + (f"; without one: {', '.join(without[:10])}" if without else ""))
+    return 0
+
+
+def cmd_deadline(args) -> int:
+    from .deadlines import DeadlineError, load, parse_time, policy, set_due
+
+    course = _course(args)
+    try:
+        if args.due:
+            if not args.assignment:
+                raise DeadlineError("name the assignment whose due date --due sets")
+            due = parse_time(args.due)
+            path = set_due(course, args.assignment, due, args.student or "")
+            who = f"{args.student}'s extended due date" if args.student else "due date"
+            print(f"{args.assignment}: {who} {due.isoformat(timespec='minutes')} "
+                  f"({due.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M} UTC), in {path}")
+        for (assignment, student), due in sorted(load(course).due.items()):
+            if not args.assignment or assignment == args.assignment:
+                print(f"  {assignment:<20} {student or '(everyone)':<16} {due.isoformat(timespec='minutes')}")
+    except DeadlineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"late policy (nbgrader_config.py, c.LatePolicy): {policy(course).describe()}")
+    return 0
+
+
+def cmd_feedback(args) -> int:
+    from .deadlines import DeadlineError
+    from .grade import hand_over
+    from .release import ReleaseError, course_config, release, write_pages
+
+    if not _owner_ok(args.owner):
+        return 2
+    course = _course(args)
+    config = course_config(course, args.exchange)
+    try:
+        report = write_pages(course, args.assignment, config)
+        for warning in report.warnings:
+            print(f"warning: {warning}")
+        print(f"{len(report.written)} feedback pages in {course.feedback} (no hidden tests, rubrics "
+              f"or scripts); {len(report.pending)} with written answers still pending"
+              + (f": {', '.join(report.pending[:10])}" if report.pending else ""))
+        if args.owner:
+            hand_over(course, [], args.owner)
+        if args.release:
+            release(course, args.assignment, config, report)
+            print(f"released through the exchange: {len(report.released)}")
+            if report.not_exchange:
+                print(f"not submitted through the exchange, hand back through your LMS "
+                      f"({course.feedback}/<student>/{args.assignment}/): "
+                      + ", ".join(report.not_exchange))
+    except (ReleaseError, DeadlineError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .deadlines import DeadlineError
+    from .exports import write
+    from .gradebook import assignments
+
+    course = _course(args)
+    chosen = args.assignments or assignments(course)
+    if any("=" not in pair for pair in args.canvas_id):
+        print("error: --canvas-id takes ASSIGNMENT=ID, e.g. 00_orientation=12345", file=sys.stderr)
+        return 2
+    canvas = dict(pair.split("=", 1) for pair in args.canvas_id)
+    try:
+        written = write(course, chosen, args.out or course.submitted.parent / "exports", canvas)
+    except DeadlineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for warning in written.warnings:
+        print(f"warning: {warning}")
+    for kind, path in written.paths.items():
+        print(f"{kind:<7} {path}")
+    return 0
+
+
+def cmd_stats(args) -> int:
+    _show_stats(_course(args), args.assignment)
     return 0
 
 
@@ -99,8 +232,12 @@ def parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("grade", help="autograde a class in parallel and write a grades CSV")
     g.add_argument("assignment")
-    g.add_argument("--submissions", type=Path, required=True,
-                   help="<dir>/<student>/<assignment>/*.ipynb, a folder of <student>_*.ipynb, or a zip")
+    g.add_argument("--submissions", type=Path, required=True, action="append",
+                   help="a Canvas or Moodle export (zip or folder), <dir>/<student>/<assignment>/"
+                        "*.ipynb, a folder of <student>_*.ipynb, or a zip; repeat for several "
+                        "sources (a student in two: the latest submission counts)")
+    g.add_argument("--lms-timezone", default="UTC",
+                   help="time zone of the times in an LMS export's zip entries (default UTC)")
     g.add_argument("--workers", type=int, default=2)
     g.add_argument("--cluster", metavar="tcp://HOST:8786",
                    help="grade on the workers of this Dask scheduler instead (see autograder/README.md)")
@@ -123,6 +260,35 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--show-hidden-tests", action="store_true",
                    help="feedback shows hidden tests' code and tracebacks (nbgrader's default)")
     g.set_defaults(run=cmd_grade)
+
+    r = sub.add_parser("roster", help="import the class roster (CSV: course_id, lms_id, name, email)")
+    r.add_argument("file", type=Path)
+    r.set_defaults(run=cmd_roster)
+
+    d = sub.add_parser("deadline", help="set or list due dates and per-student extensions")
+    d.add_argument("assignment", nargs="?")
+    d.add_argument("--due", metavar="TIME", help="e.g. '2026-03-02 23:59 Europe/Berlin'")
+    d.add_argument("--student", help="an extension: this student's own due date")
+    d.set_defaults(run=cmd_deadline)
+
+    f = sub.add_parser("feedback", help="after manual grading: feedback pages from the gradebook, "
+                                        "released through the exchange with --release")
+    f.add_argument("assignment")
+    f.add_argument("--release", action="store_true", help="release them through nbgrader's exchange")
+    f.add_argument("--exchange", type=Path, help="the exchange's folder (default: nbgrader's config)")
+    f.add_argument("--owner", metavar="USER", help="give the class folders to USER afterwards")
+    f.set_defaults(run=cmd_feedback)
+
+    e = sub.add_parser("export", help="grades for an LMS: Canvas and Moodle import CSVs, and the full table")
+    e.add_argument("assignments", nargs="*", help="default: every assignment in the gradebook")
+    e.add_argument("--out", type=Path, help="folder (default: autograder/exports)")
+    e.add_argument("--canvas-id", action="append", default=[], metavar="ASSIGNMENT=ID",
+                   help="the Canvas assignment an assignment's column updates")
+    e.set_defaults(run=cmd_export)
+
+    t = sub.add_parser("stats", help="the class at a glance: statistics, histogram PNG, questions, missing")
+    t.add_argument("assignment")
+    t.set_defaults(run=cmd_stats)
 
     c = sub.add_parser("check", help="gradebook integrity: grade rows for every submission, no orphans")
     c.add_argument("assignment")

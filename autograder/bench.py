@@ -24,6 +24,7 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 
 from . import classgen, course_dir, gradebook
+from .grade import log_path
 
 REPO = Path(__file__).resolve().parent.parent
 JUDGED = re.compile(r"\(judge (\d+) cells, (\d+) calls, ([\d.]+) s judging, ([\d.]+) s in calls\)")
@@ -151,7 +152,7 @@ def judge_cost(course: course_dir.Course, assignment: str) -> dict:
     """What the grader's judge cost per submission in a run (from its log): seconds running
     test code in the judge, seconds relaying calls to the kernel (the student's own compute
     included), calls; and the judge's start (its imports), paid once per grading process."""
-    log = (course.submitted.parent / f"grade-{assignment}.log").read_text()
+    log = log_path(course, assignment, workers=True).read_text()  # what the workers printed
     rows = [tuple(map(float, m.groups())) for m in JUDGED.finditer(log)]
     if not rows:
         return {}

@@ -4,8 +4,8 @@ This process (the coordinator) does what it does for local grading (intake, refu
 template gradebook, progress with ETA, the CSV) except the grading: each submission travels to
 a Dask worker as one task carrying the assignment's template and the notebook's bytes, so no
 disk is shared. The worker grades it exactly as a local slot does (``slots.grade_one``: the
-same worker process, jail, sandbox account and limits) and sends back the grades, the graded
-notebook and the feedback page. Only the coordinator writes the gradebook, once per submission:
+same worker process, jail, sandbox account and limits) and sends back the grades and the graded
+notebook; the coordinator makes the feedback page. Only it writes the gradebook, once per submission:
 Dask reruns the task of a worker that died mid-job elsewhere, but its future resolves once, and
 ``gradebook.merge`` updates the submission's rows in place, so a re-run rewrites them.
 
@@ -43,7 +43,7 @@ CONNECT_TIMEOUT_S = 10.0
 WORKERS_TIMEOUT_S = 30.0
 PLUGIN = "autograder-slots"
 SOURCES = ("course", "autograder")  # what workers must import, identical to the coordinator's
-RETURNED = (("autograded", "ipynb"), ("feedback", "html"))  # files a result brings back
+RETURNED = (("autograded", "ipynb"),)  # files a result brings back (pages are made where it lands)
 IN_FLIGHT = 3  # tasks submitted per worker thread: work queued on each, bounded memory
 
 
@@ -139,14 +139,13 @@ class Cluster:
     client: Client
 
     def grade(self, course: Course, assignment: str, staged: dict[str, Path],
-              template: gradebook.Template, workdir: Path, limits: slots.Limits, feedback: bool,
-              hide_hidden_tests: bool, grading_secret: str) -> Iterator[dict]:
+              template: gradebook.Template, workdir: Path, limits: slots.Limits,
+              grading_secret: str) -> Iterator[dict]:
         """Results as the cluster's workers finish them; files written under ``workdir``.
         At most ``IN_FLIGHT`` tasks per worker thread are submitted at a time, so a large class
         does not sit in the scheduler's memory (each task carries its notebook)."""
         run = {"id": uuid.uuid4().hex[:8], "course_id": course.course_id, "assignment": assignment,
-               "limits": asdict(limits), "feedback": feedback, "hide_hidden_tests": hide_hidden_tests,
-               "grading_secret": grading_secret}
+               "limits": asdict(limits), "grading_secret": grading_secret}
         blob = _pack(template.root)
         run["template_digest"] = hashlib.sha256(blob).hexdigest()
         [shared] = self.client.scatter([blob], broadcast=True, hash=False)
@@ -240,8 +239,7 @@ class Slots(WorkerPlugin):
                 template = gradebook.Template(workdir / "template", run["assignment"], run["course_id"])
                 self.runs[run["template_digest"]] = slots.job_common(
                     run["course_id"], run["assignment"], template, workdir,
-                    slots.Limits(**run["limits"]), run["feedback"], run["hide_hidden_tests"],
-                    run["grading_secret"])
+                    slots.Limits(**run["limits"]), run["grading_secret"])
             return self.runs[run["template_digest"]]
 
 

@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 
@@ -45,3 +46,9 @@ def load(root: Path) -> Course:
         feedback=folder("feedback_directory", "feedback"),
         db_url=cd.get("db_url", "sqlite:///" + os.path.join(root, "gradebook.db")),
     )
+
+
+def nbgrader_config(root: Path) -> Config:
+    """The course's own ``nbgrader_config.py`` (empty when there is none)."""
+    return (PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+            if (Path(root) / "nbgrader_config.py").exists() else Config())

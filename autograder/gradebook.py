@@ -2,7 +2,8 @@
 
 Only the trusted parent process writes here. Workers grade against a throwaway SQLite copy of
 a template gradebook and hand back plain numbers, which ``merge`` copies into the real one
-(SQLite or PostgreSQL). Manual scores and comments entered in formgrader are never touched.
+(SQLite or PostgreSQL). Manual scores and comments entered in the formgrader are never
+touched; a manually graded answer stays graded unless its text changed since.
 """
 from __future__ import annotations
 
@@ -85,8 +86,10 @@ def read_grades(db_url: str, assignment: str, student: str) -> list[dict]:
 
 
 def merge(course: Course, assignment: str, student: str, notebooks: list[dict] | None,
-          timestamp: str | None = None) -> None:
-    """Write a worker's grades into the real gradebook; ``None`` records zero for every cell."""
+          timestamp: str | None = None, changed: frozenset[str] = frozenset()) -> None:
+    """Write a worker's grades into the real gradebook; ``None`` records zero for every cell.
+    A cell a grader scored keeps its manual score and comment; it needs grading again only if
+    it is among ``changed`` (written answers whose text changed since)."""
     # nbgrader's own update_or_create_submission trips SQLAlchemy autoflush warnings: harmless
     warnings.filterwarnings("ignore", category=SAWarning)
     with Gradebook(course.db_url, course.course_id) as gb:
@@ -99,25 +102,56 @@ def merge(course: Course, assignment: str, student: str, notebooks: list[dict] |
             nb.late_submission_penalty = got["late_penalty"] if got else None
             for grade in nb.grades:
                 auto, manual = got["grades"].get(grade.name, [0, False]) if got else [0, False]
-                grade.auto_score, grade.needs_manual_grade = auto, manual
+                graded = grade.manual_score is not None and grade.name not in changed
+                grade.auto_score, grade.needs_manual_grade = auto, manual and not graded
             for comment in nb.comments:
                 comment.auto_comment = got["comments"].get(comment.name) if got else None
         gb.db.commit()
 
 
-def scores(course: Course, assignment: str) -> dict[str, dict]:
-    """``{student: {score, max_score, needs_manual_grade}}`` of autograded (code) cells."""
+def note_lms_ids(course: Course, ids: dict[str, str]) -> None:
+    """Keep the LMS ids an export carried for students whose gradebook entry has none."""
     with Gradebook(course.db_url, course.course_id) as gb:
-        return {sub.student.id: {"score": round(sub.code_score, 6),
-                                 "max_score": sub.max_code_score,
-                                 "needs_manual_grade": sub.needs_manual_grade}
-                for sub in gb.assignment_submissions(assignment)}
+        for student, lms_id in ids.items():
+            found = gb.update_or_create_student(student)
+            if not found.lms_user_id:
+                found.lms_user_id = lms_id
+        gb.db.commit()
+
+
+def scores(course: Course, assignment: str) -> dict[str, dict]:
+    """Per student with a submission of ``assignment``: ``score``/``max_score`` (autograded
+    points), ``manual`` (written answers, as graded by hand), ``pending`` (points of answers
+    nobody graded yet), ``late_penalty``, ``total`` (all of it, less the penalty) of
+    ``total_max``, ``needs_manual_grade``, ``timestamp`` (UTC), ``seconds_late``, ``lms_id``,
+    and ``grades``: ``{grade cell: (score, max, kind, pending)}``, kind ``auto`` or ``manual``."""
+    with Gradebook(course.db_url, course.course_id) as gb:
+        table = {}
+        for sub in gb.assignment_submissions(assignment):
+            grades = {g.name: (g.score, g.max_score, "auto" if g.cell.cell_type == "code" else "manual",
+                               bool(g.needs_manual_grade and g.manual_score is None))
+                      for nb in sub.notebooks for g in nb.grades}
+            penalty = sub.late_submission_penalty or 0.0
+            table[sub.student.id] = {
+                "score": round(sub.code_score, 6), "max_score": sub.max_code_score,
+                "needs_manual_grade": sub.needs_manual_grade, "manual": round(sub.written_score, 6),
+                "pending": sum(g[1] for g in grades.values() if g[3]), "late_penalty": penalty,
+                "total": round(max(0.0, sub.score - penalty), 6), "total_max": sub.max_score,
+                "timestamp": sub.timestamp, "seconds_late": sub.total_seconds_late,
+                "lms_id": sub.student.lms_user_id or "", "grades": grades}
+        return table
 
 
 def max_score(course: Course, assignment: str) -> float:
     """The assignment's autograded points."""
     with Gradebook(course.db_url, course.course_id) as gb:
         return gb.find_assignment(assignment).max_code_score
+
+
+def max_total(course: Course, assignment: str) -> float:
+    """The assignment's points, written answers included."""
+    with Gradebook(course.db_url, course.course_id) as gb:
+        return gb.find_assignment(assignment).max_score
 
 
 def without_submission(course: Course, assignment: str) -> set[str]:
@@ -161,3 +195,9 @@ def _orphans(gb: Gradebook) -> list[str]:
             ~SubmittedNotebook.assignment_id.in_(q(SubmittedAssignment.id))),
     }
     return [f"{n} orphaned {what}" for what, query in checks.items() if (n := query.count())]
+
+
+def assignments(course: Course) -> list[str]:
+    """The gradebook's assignments, by name."""
+    with Gradebook(course.db_url, course.course_id) as gb:
+        return sorted(a.name for a in gb.assignments)

@@ -141,13 +141,12 @@ def _public_files(template: gradebook.Template, workdir: Path) -> str:
 
 
 def job_common(course_id: str, assignment: str, template: gradebook.Template, workdir: Path,
-               limits: Limits, feedback: bool, hide_hidden_tests: bool, grading_secret: str) -> dict:
+               limits: Limits, grading_secret: str) -> dict:
     """What every job of one grading run shares (paths are on the machine that grades). The
     class's secret goes to the judge (``autograder.secret``), never to a kernel."""
     return {"assignment": assignment, "course_id": course_id, "notebook": assignment,
-            "grading_secret": grading_secret,
-            "template": str(template.root), "limits": asdict(limits), "feedback": feedback,
-            "hide_hidden_tests": hide_hidden_tests, "home_seed": str(_mpl_cache(workdir)),
+            "grading_secret": grading_secret, "template": str(template.root),
+            "limits": asdict(limits), "home_seed": str(_mpl_cache(workdir)),
             "work_seed": _public_files(template, workdir),
             "readonly": list(sandbox.readonly_paths(PACKAGE_ROOT)),
             "lesson_modules": tamper.lesson_imports(

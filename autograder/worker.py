@@ -18,15 +18,13 @@ import traceback
 from pathlib import Path
 
 import nbformat
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.apps import NbGraderAPI
 from nbgrader.converters import Autograde
-from nbgrader.preprocessors import Execute, GetGrades
+from nbgrader.preprocessors import Execute
 from traitlets.config import Config
 
 from . import damage, scan
 from .execute import GuardedExecute
-from .feedback import HideHiddenTests
 from .gradebook import Template, read_grades
 
 
@@ -40,8 +38,6 @@ def _config(job: dict, jobdir: Path) -> Config:
     cd.autograded_directory, cd.feedback_directory = "autograded", "feedback"
     c.Autograde.autograde_preprocessors = [GuardedExecute if p is Execute else p
                                            for p in Autograde.class_traits()["autograde_preprocessors"].default()]
-    if job.get("hide_hidden_tests", True):
-        c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
     c.OverwriteCells.add_missing_cells = True
     g = c.GuardedExecute
     g.timeout, g.submission_timeout = limits["cell_timeout"], limits["timeout"]
@@ -106,11 +102,8 @@ def grade(job: dict) -> dict:
         tail = (done.get("error") or done.get("log") or "").strip().splitlines()[-3:]
         return {"status": "error", "reason": "nbgrader could not autograde: " + " | ".join(tail),
                 "notebooks": None, "review": review}
-    if job.get("feedback"):
-        api.generate_feedback(assignment, student, force=True)
     out = {"notebooks": read_grades(f"sqlite:///{jobdir / 'gradebook.db'}", assignment, student),
            "autograded": str(jobdir / "autograded" / student / assignment),
-           "feedback": str(jobdir / "feedback" / student / assignment),
            "timestamp": job.get("timestamp"), "review": review + guard.get("guard", []),
            "judge": guard.get("judge")}
     return {**out, **_verdict(guard, notes)}

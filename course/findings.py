@@ -5,13 +5,19 @@ named by its path in that JSON and rounded to three decimals. ``tests/test_repro
 checks each one against a fresh run, so the summary cannot drift from what the code measures.
 The papers' numbers are quoted as the lessons quote them (see ``RESEARCH_NOTES.md`` in the
 project's shared notes), with their caveats. Real-data sections are described in words only:
-their numbers need downloaded data, which a fresh run may not have.
+their numbers need downloaded data, which a fresh run may not have. Where a lesson tried its
+claim on real users, ``real_gap`` names the gap in its reproduce JSON whose 95% interval gives
+the verdict (``course.metrics.verdict``); the test checks the verdict against a fresh run
+whenever the data is there.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Finding", "FINDINGS", "lookup", "measured_text", "markdown_table"]
+__all__ = ["Finding", "FINDINGS", "REAL_VERDICTS", "lookup", "measured_text", "markdown_table"]
+
+#: what the table says of each claim on real users
+REAL_VERDICTS = ("held", "did not", "reversed", "not tried")
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,10 @@ class Finding:
         measured: name -> (path in the lesson's reproduce JSON, value on seed 0, 3 decimals).
         paper: what the paper reported, or "" when there is no paper number to compare.
         weaker: where our effect was weaker than the paper's or than expected, or "".
+        real: whether the claim held on real users, one of :data:`REAL_VERDICTS`.
+        real_note: on which data, in words (no numbers: they need downloaded data).
+        real_gap: (path in the reproduce JSON of the gap that decides ``real``, +1 when the
+            town's effect is a gap above zero, -1 below), or None when not tried.
     """
 
     lesson: str
@@ -31,6 +41,15 @@ class Finding:
     measured: dict[str, tuple[str, float]]
     paper: str = ""
     weaker: str = ""
+    real: str = "not tried"
+    real_note: str = ""
+    real_gap: tuple[str, int] | None = None
+
+    def __post_init__(self):
+        if self.real not in REAL_VERDICTS:
+            raise ValueError(f"real must be one of {REAL_VERDICTS}, got {self.real!r}")
+        if (self.real_gap is None) != (self.real == "not tried"):
+            raise ValueError(f"{self.lesson}: a verdict on real users needs real_gap, and only then")
 
 
 def lookup(result: dict, path: str) -> float:
@@ -51,7 +70,8 @@ FINDINGS: tuple[Finding, ...] = (
         "00_orientation",
         "Topic usage (a coarse, input-side profile) finds each user's nearest neighbour in "
         "their own community for {same:.0%} of users (mean similarity {sim:.2f}).",
-        {"same": ("same_community_rate", 0.873), "sim": ("mean_nearest_similarity", 0.960)}),
+        {"same": ("same_community_rate", 0.873), "sim": ("mean_nearest_similarity", 0.960)},
+        real_note="The town only."),
     Finding(
         "01_profiles",
         "Under a context budget, outputs personalize (accuracy {outputs:.3f}) and inputs do not "
@@ -68,7 +88,13 @@ FINDINGS: tuple[Finding, ...] = (
         "outputs 62.6 vs complete pairs 54.1 at k = 80, read from their figure). PRIME: "
         "semantic beats episodic, recency beats similarity (numbers unverified).",
         "Inputs do not degrade results here ({inputs:.3f} vs {none:.3f} with no profile); "
-        "they only fail to help."),
+        "they only fail to help.",
+        real="held",
+        real_note="Weakly, on Beer Stack Exchange's answerers (which of two answers to one question "
+                  "is theirs): outputs ahead of inputs, with a wide interval that on other seeds can "
+                  "include zero; inputs did not help, and whether outputs beat no profile at all is "
+                  "not settled. Memory (episodic vs semantic) was not tried.",
+        real_gap=("real_data.outputs_minus_inputs", +1)),
     Finding(
         "02_near_miss",
         "Own profile {own:.3f} accuracy; the most similar other user's profile {near:.3f}, below a "
@@ -85,7 +111,13 @@ FINDINGS: tuple[Finding, ...] = (
         "ones (the shape from summaries; its numbers unverified).",
         "The near-twin is only a little below a random substitute ({near:.3f} vs {random:.3f}), "
         "and the floor is a plateau over the user's community (ranks 21-100: {mid:.3f}), not a "
-        "point at rank 1."),
+        "point at rank 1.",
+        real="did not",
+        real_note="On FilmTrust's raters, with the town's reader trained on them: a near-twin by "
+                  "the films rated is no worse than a random user, and the model trusts every "
+                  "profile alike. The user's own profile is worth little there, so only a valley "
+                  "as deep as the town's is ruled out.",
+        real_gap=("real_data.gap_near_minus_random", -1)),
     Finding(
         "03_abstention",
         "A judge near chance without a persona ({none:.3f}) reaches {full:.3f} with a full one "
@@ -103,7 +135,9 @@ FINDINGS: tuple[Finding, ...] = (
         "Dong et al., GPT-4o on PRISM: 52.6 without a persona, 72.8 with one, 90.8 on the 12% of "
         "items at certainty >= 80.",
         "High-certainty accuracy {high:.3f} against the paper's 0.908, on a larger share of "
-        "items ({cover:.0%} against 12%)."),
+        "items ({cover:.0%} against 12%).",
+        real_note="Real statements (persona-statements) answered by simulated people: revealed "
+                  "traits help the judge there, but no real person was asked."),
     Finding(
         "04_personas",
         "Candidate-conditioned personas (AMP) beat one taste vector by {gain:+.3f} NDCG@10 for "
@@ -115,7 +149,9 @@ FINDINGS: tuple[Finding, ...] = (
         "AMP-CF: competitive with the state of the art on five datasets (its numbers unverified; "
         "none quoted).",
         "A single vector as wide as the personas together recovers most of the gain "
-        "(NDCG@10 {wide:.3f} vs AMP {amp:.3f}, one narrow vector {single:.3f})."),
+        "(NDCG@10 {wide:.3f} vs AMP {amp:.3f}, one narrow vector {single:.3f}).",
+        real_note="Not on real users: on conversations a language model generated from personas "
+                  "(synthetic-persona-chat), attention over facets did not beat their mean."),
     Finding(
         "05_social",
         "Social Poisson factorization beats PF, a look-alike regularizer and popularity "
@@ -131,7 +167,11 @@ FINDINGS: tuple[Finding, ...] = (
         "Our SPF is {spf:.3f} against PF's {pf:.3f}; the paper's gains reach threefold "
         "(Epinions). Fitted as the paper fits it (its prior on τ, from a random start) ours does "
         "not beat PF ({cold:.3f}): the prior chosen on validation is what makes it win. On real "
-        "data (FilmTrust) there is no gain, as with the authors' code."),
+        "data (FilmTrust) there is no gain, as with the authors' code.",
+        real="did not",
+        real_note="On FilmTrust's ratings and trust links, SPF is level with PF (its gain's "
+                  "interval includes zero), as with the authors' code; popularity is as good.",
+        real_gap=("real_data.gain_spf_minus_pf", +1)),
     Finding(
         "06_echo_chambers",
         "A per-user reward model wins {approval:+.3f} approval over an aggregate one, at "
@@ -149,7 +189,9 @@ FINDINGS: tuple[Finding, ...] = (
         "users. No published approval-sycophancy trade-off curve to compare with.",
         "Unlike Williams et al.'s model it flatters everyone else too ({others:.2f}). By round 50 "
         "its sycophancy ({syc50:.3f}) is about what serving at random gives ({random:.3f}); it "
-        "keeps creeping up in a longer loop ({syc200:.3f} at round 200)."),
+        "keeps creeping up in a longer loop ({syc200:.3f} at round 200).",
+        real_note="Real statements (persona-statements) rated by simulated people: per-person "
+                  "reward models serve each person's side, but no feedback loop ran on real users."),
     Finding(
         "07_capstone",
         "On five unseen worlds, the guard learned on the practice town has log-loss "
@@ -161,17 +203,20 @@ FINDINGS: tuple[Finding, ...] = (
          "identity": ("guards.identity.log_loss", 0.405), "constant": ("best_constant.log_loss", 0.395),
          "gain": ("best_constant.reference_gain", 0.014),
          "ref_near": ("guards.reference.by_kind.near_twin.log_loss", 0.48),
-         "none_near": ("guards.none.by_kind.near_twin.log_loss", 0.621)}),
+         "none_near": ("guards.none.by_kind.near_twin.log_loss", 0.621)},
+        real_note="Unseen simulated worlds only."),
 )
 
 
 def markdown_table(findings=FINDINGS) -> str:
-    """The findings as a Markdown table: lesson, finding as measured, paper, where ours is weaker."""
-    rows = ["| lesson | what we measured (seed 0) | the paper | where ours is weaker |",
-            "|---|---|---|---|"]
+    """The findings as a Markdown table: lesson, finding as measured, paper, where ours is
+    weaker, and whether it held on real users."""
+    rows = ["| lesson | what we measured (seed 0) | the paper | where ours is weaker | on real users |",
+            "|---|---|---|---|---|"]
     for f in findings:
         values = {name: value for name, (_, value) in f.measured.items()}
         cells = [f"`{f.lesson}`", measured_text(f), f.paper or "—",
-                 f.weaker.format(**values) if f.weaker else "—"]
+                 f.weaker.format(**values) if f.weaker else "—",
+                 f"**{f.real}**" + (f": {f.real_note}" if f.real_note else "")]
         rows.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
     return "\n".join(rows)

@@ -128,8 +128,12 @@ def memory_comparison(town: Town, k: int = 8, n_queries: int = 10, half_life: fl
 
 
 def reproduce(seed: int = 0, progress: bool = False) -> dict:
-    """Lesson 01's headline: profile sources under a budget, and memories with/without drift."""
+    """Lesson 01's headline: profile sources under a budget, memories with and without drift,
+    and profile sources of Beer Stack Exchange's real users (``{"skipped": reason}`` without
+    the data)."""
     from dataclasses import replace
+
+    from .datasets import or_skip
 
     town = make_town(replace(LESSON_TOWN, seed=seed))
     still = make_town(replace(LESSON_TOWN, seed=seed, drift=0.0))
@@ -138,4 +142,5 @@ def reproduce(seed: int = 0, progress: bool = False) -> dict:
         "budget_curve": budget.budget_curve(town, random_state=seed, progress=progress),
         "memory": memory_comparison(town, random_state=seed, progress=progress),
         "memory_no_drift": memory_comparison(still, random_state=seed, progress=progress),
+        "real_data": or_skip(budget.real_users, seed),
     }

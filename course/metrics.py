@@ -11,7 +11,8 @@ import numpy as np
 from .checks import twin
 
 __all__ = ["accuracy", "log_loss", "confidence", "expected_calibration_error",
-           "reliability", "bootstrap_ci", "paired_bootstrap_gap"]
+           "reliability", "bootstrap_ci", "paired_bootstrap_gap", "VERDICTS", "verdict",
+           "rounded"]
 
 _EPS = 1e-7
 
@@ -119,3 +120,32 @@ def paired_bootstrap_gap(a, b, n_boot: int = 2000, random_state: int | None = 0)
     diff = a - b
     lo, hi = bootstrap_ci(diff, n_boot, 0.95, random_state)
     return {"mean": float(diff.mean()), "ci95": [lo, hi]}
+
+
+VERDICTS = ("held", "did not", "reversed")
+
+
+def verdict(gap: dict, sign: int) -> str:
+    """Whether a town's effect held on real users, from a gap's 95% interval (``ci95``).
+
+    Args:
+        gap: ``{"mean", "ci95": [lo, hi]}`` as from :func:`paired_bootstrap_gap`.
+        sign: +1 when the town's effect is a gap above zero, -1 below.
+
+    Returns:
+        "held" when the interval lies on the town's side of zero, "reversed" when on the
+        other side, "did not" when it includes zero.
+    """
+    if sign not in (1, -1):
+        raise ValueError(f"sign must be +1 or -1, got {sign}")
+    lo, hi = (sign * v for v in gap["ci95"])
+    return "held" if min(lo, hi) > 0 else "reversed" if max(lo, hi) < 0 else "did not"
+
+
+def rounded(values, digits: int = 4):
+    """A JSON-ready structure with every float rounded to ``digits`` decimals."""
+    if isinstance(values, dict):
+        return {key: rounded(value, digits) for key, value in values.items()}
+    if isinstance(values, (list, tuple)):
+        return [rounded(value, digits) for value in values]
+    return round(values, digits) if isinstance(values, float) else values

@@ -13,7 +13,7 @@ import math
 import re
 from typing import Callable
 
-__all__ = ["CLAIMS", "failed_claims", "printed", "Unreadable"]
+__all__ = ["CLAIMS", "REAL_USERS", "failed_claims", "real_data_claims", "printed", "Unreadable"]
 
 NUMBER = r"([-+]?(?:\d+\.\d*|\d+|nan))"
 
@@ -60,6 +60,36 @@ def _row(nb, cell_id: str, label: str, count: int) -> list[float]:
             if len(values) >= count:
                 return [float(v) for v in values[:count]]
     raise Unreadable(f"{cell_id} printed no line starting {label!r} with {count} numbers")
+
+
+def _found(text: str, pattern: str, where: str) -> list[float]:
+    """The numbers ``pattern`` captures in ``text`` (``{n}``: a number); Unreadable if absent."""
+    match = re.search(pattern.replace("{n}", NUMBER), text)
+    if match is None:
+        raise Unreadable(f"{where} did not print /{pattern}/; it printed:\n{text[-800:]}")
+    return [float(g) for g in match.groups()]
+
+
+def _line_numbers(text: str, label: str, where: str) -> list[float]:
+    """Every number on the first printed line that starts with ``label``."""
+    for line in text.splitlines():
+        if line.startswith(label):
+            return [float(v) for v in re.findall(NUMBER, line[len(label):])]
+    raise Unreadable(f"{where} printed no line starting {label!r}:\n{text[-800:]}")
+
+
+def _verdict_line(text: str, where: str) -> str:
+    """"held", "did not" or "reversed", from a real-data printout's last line."""
+    match = re.search(r"^verdict: (held|did not hold|reversed)", text, re.M)
+    if match is None:
+        raise Unreadable(f"{where} printed no verdict line:\n{text[-800:]}")
+    return {"held": "held", "did not hold": "did not", "reversed": "reversed"}[match[1]]
+
+
+def _interval_verdict(lo: float, hi: float, sign: int) -> str:
+    """What a gap's interval says of a town effect whose sign is ``sign``."""
+    lo, hi = sorted((sign * lo, sign * hi))
+    return "held" if lo > 0 else "reversed" if hi < 0 else "did not"
 
 
 # --- 00 ----------------------------------------------------------------------------------------
@@ -123,6 +153,42 @@ def lesson_01(nb) -> list[str]:
             for rate in (0.0, 0.5, 1.5)}
     check(gaps[1.5] > 0 and gaps[0.5] <= 0.005 and gaps[0.0] < 0, "break it: recency beats "
           "similarity only under strong drift", f"recent minus similar {gaps}")
+    return check.failed + real_data_claims("01_profiles", printed(nb, REAL_USERS["01_profiles"][0]))
+
+
+def real_users_01(text: str) -> list[str]:
+    """Lesson 01's "Does it hold for real people?" (Beer Stack Exchange), on its printout."""
+    check = Checker()
+    where = "lesson 01's real-data cell"
+    gap = {name: _found(text, rf"{label}{{n}} \(95% CI {{n}} to {{n}}\)", where) for name, label in
+           (("outputs_inputs", r"outputs minus inputs, accuracy per user: "),
+            ("outputs_none", "outputs minus none: "), ("inputs_none", "inputs minus none: "),
+            ("outputs_pairs", "outputs minus pairs: "))}
+    (none,) = _found(text, r"\nnone\s+{n}", where)
+    said = _verdict_line(text, where)
+    m, lo, hi = gap["outputs_inputs"]
+    check(m > 0, "real-01a, md-real: on real answerers outputs come out ahead of inputs",
+          f"outputs minus inputs {m:+.3f}")
+    check(said == _interval_verdict(lo, hi, +1), "real-01b: the verdict line says what the "
+          "interval of outputs minus inputs says", f"verdict {said!r}, interval [{lo:+.3f}, {hi:+.3f}]")
+    check(gap["inputs_none"][0] <= 0.005, "real-01c, md-real: inputs do not help (the questions "
+          "a user answered tell their answer from another no better than no profile)",
+          f"inputs minus none {gap['inputs_none'][0]:+.3f}")
+    check(gap["outputs_pairs"][0] >= 0, "real-01d, md-real: outputs do at least as well as "
+          "question-answer pairs", f"outputs minus pairs {gap['outputs_pairs'][0]:+.3f}")
+    _, lo_n, hi_n = gap["outputs_none"]
+    check(lo_n <= 0 <= hi_n, "real-01e, md-real: whether outputs beat no profile at all is not "
+          "settled (the interval includes zero)", f"outputs minus none [{lo_n:+.3f}, {hi_n:+.3f}]")
+    check(none > 0.5, "real-01f, md-real: without a profile the reader already beats a coin",
+          f"none {none:.3f}")
+    curve = text.split("\nbudget curve:")[-1]
+    ks, out, pairs = (_line_numbers(curve, label, where) for label in ("k ", "outputs ", "pairs "))
+    if not len(ks) == len(out) == len(pairs) >= 2:
+        raise Unreadable(f"{where} printed a budget curve of {len(ks)} k, {len(out)} and {len(pairs)} values")
+    check(out[-1] <= out[0], "real-01g, md-real: unlike the town's, the outputs curve does not rise "
+          "with k", f"outputs {out} at k {ks}")
+    check(sum(pairs) < sum(out), "real-01h, md-real: across k, pairs stay below outputs",
+          f"outputs {out}, pairs {pairs}")
     return check.failed
 
 
@@ -192,6 +258,47 @@ def lesson_02(nb) -> list[str]:
     check(gaps[-1] < gaps[0], "the longer it trains, the deeper the valley", f"gaps {gaps}")
     check(max(own_acc) - min(own_acc) <= 0.015, "summary: own-profile accuracy stays flat as "
           "training lengthens", f"own-profile accuracy {own_acc}")
+    return check.failed + real_data_claims("02_near_miss", printed(nb, REAL_USERS["02_near_miss"][0]))
+
+
+def real_users_02(text: str) -> list[str]:
+    """Lesson 02's "Does it hold for real people?" (FilmTrust), on its printout."""
+    check = Checker()
+    where = "lesson 02's real-data cell"
+    ci = r"{n} \(95% CI {n} to {n}\)"
+    near = _found(text, rf"near twin minus random, accuracy per user: {ci}; town {ci}", where)
+    (m, lo, hi), town = near[:3], near[3]
+    own, town_own = (lambda v: (v[0], v[3]))(_found(text, rf"own profile minus no profile, accuracy "
+                                                          rf"per user: {ci}; town {{n}}", where))
+    fine = _found(text, rf"ranked by centred ratings: rank 1 {{n}}, random {{n}}; near twin minus "
+                        rf"random {ci}", where)
+    ece40, *long = _found(text, rf"as in the town: own-profile accuracy {{n}}, ECE {{n}}; near twin "
+                                rf"minus random {ci}", where)[1:]
+    trust = dict(re.findall(r"(self|1|random) ([\d.]+)", text.split("attention on profile items: ")[-1]
+                            .splitlines()[0]))
+    if set(trust) != {"self", "1", "random"}:
+        raise Unreadable(f"{where} printed no attention for self, 1 and random: {trust}")
+    (scaled,) = _found(text, r"the town's valley scaled by what a profile is worth here \(own minus no "
+                             r"profile, here over the town's\): {n}", where)
+    said = _verdict_line(text, where)
+    check(hi >= 0, "real-02a, md-real: on FilmTrust a near twin by the films rated is no worse than "
+          "a random substitute (the interval does not lie below zero)", f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+    check(lo > town, "real-02b, md-real: the interval rules out a valley as deep as the town's",
+          f"interval from {lo:+.3f}, town {town:+.3f}")
+    check(0 < own < town_own / 2, "real-02c, md-real: the user's own profile is worth little here, "
+          "less than half of what it is worth in the town", f"own minus none {own:+.3f}, town {town_own:+.3f}")
+    check(abs(float(trust["1"]) - float(trust["random"])) <= 0.02, "real-02d, md-real: the model "
+          "leans on a near twin's profile about as much as on a random one's", f"attention {trust}")
+    check(fine[4] >= 0, "real-02e, md-real: ranked by how users rated, the near twin is no worse "
+          "than a random substitute either", f"{fine[2]:+.3f} [{fine[3]:+.3f}, {fine[4]:+.3f}]")
+    check(ece40 > 0.1 and long[2] >= 0, "real-02f, md-real: trained as long as in the town the "
+          "reader is over-confident, and still no valley appears",
+          f"own-profile ECE {ece40:.3f}, near twin minus random [{long[1]:+.3f}, {long[2]:+.3f}]")
+    check(abs(scaled) < (hi - lo) / 2, "real-02h, md-real: a valley as deep, for what a profile "
+          "is worth, as the town's would be too shallow for this data to see",
+          f"scaled valley {scaled:+.3f}, interval [{lo:+.3f}, {hi:+.3f}]")
+    check(said == _interval_verdict(lo, hi, -1), "real-02g: the verdict line says what the near "
+          "twin's interval says", f"verdict {said!r}, interval [{lo:+.3f}, {hi:+.3f}]")
     return check.failed
 
 
@@ -801,6 +908,17 @@ def lesson_07(nb) -> list[str]:
           f"near-twin {near_f}%, own {own_f}%, shared {shared_f}%")
     return check.failed
 
+
+#: lessons' real-data sections: id -> (grade id of the cell that prints it, its claims on the text)
+REAL_USERS: dict[str, tuple[str, Callable[[str], list[str]]]] = {
+    "01_profiles": ("code-real", real_users_01), "02_near_miss": ("code-real", real_users_02)}
+
+
+def real_data_claims(lesson_id: str, text: str) -> list[str]:
+    """The failing claims of a lesson's real-data printout; none when it says it skipped."""
+    if text.startswith("Real-data section skipped:"):
+        return []
+    return REAL_USERS[lesson_id][1](text)
 
 CLAIMS: dict[str, Callable] = {"00_orientation": lesson_00, "01_profiles": lesson_01,
                                "02_near_miss": lesson_02, "03_abstention": lesson_03,

@@ -240,16 +240,18 @@ def playwright():
 def one_kernel(request) -> dict[str, dict]:
     """Every ready lesson's solution notebook top to bottom in one never-restarted kernel, on
     one CPU and one thread, with the real data where the mirror is set: a Binder student's
-    session. One row per lesson (``course.tooling.binder.run_in_one_kernel``); it serves both
-    "the solution runs top to bottom" and Binder's memory limit. Lessons without data and
-    without internet are run by the browser test, whose server is offline."""
+    session. One row per lesson (``course.tooling.binder.run_in_one_kernel``); it serves
+    "the solution runs top to bottom", Binder's memory limit, and the website, built from each
+    row's executed ``notebook`` (tests/test_book.py). Lessons without data and without
+    internet are run by the browser test, whose server is offline."""
     from course.tooling import binder
 
     # every lesson when a test needs the whole sequence; else only the lessons selected
     wanted = {lesson_of(item) for item in request.session.items
               if "one_kernel" in getattr(item, "fixturenames", ())}
     ids = READY if None in wanted else [i for i in READY if i in wanted]
-    rows = binder.run_in_one_kernel(ids, offline=False, one_cpu=True, log=lambda _: None)
+    rows = binder.run_in_one_kernel(ids, offline=False, one_cpu=True, log=lambda _: None,
+                                    keep_outputs=True)
     return {row["lesson"]: row for row in rows}
 
 

@@ -1,6 +1,7 @@
 """`make lab` serves JupyterLab on 127.0.0.1 with lessons/ visible, shows students only the
 nbgrader tools they use, and stops on Ctrl-C."""
 import json
+import os
 import re
 import signal
 import socket
@@ -86,9 +87,18 @@ def status(url: str) -> int:
         return err.code
 
 
+def with_exchange(tmp_path, exists: bool) -> dict[str, str]:
+    """An environment whose nbgrader config names an exchange folder that exists, or not."""
+    folder = tmp_path / "exchange"
+    if exists:
+        folder.mkdir()
+    (tmp_path / "nbgrader_config.py").write_text(f"c.Exchange.root = {str(folder)!r}\n")
+    return {**os.environ, "JUPYTER_CONFIG_PATH": str(tmp_path)}
+
+
 @pytest.mark.parametrize("role", ["student", "instructor"])
-def test_students_get_validate_and_assignments_instructors_everything(role):
-    proc, _, url = start_lab(free_port(), "--role", role)
+def test_students_get_validate_and_assignments_instructors_everything(role, tmp_path):
+    proc, _, url = start_lab(free_port(), "--role", role, env=with_exchange(tmp_path, True))
     port, token = url.groups()
     base = f"http://127.0.0.1:{port}"
     try:
@@ -98,6 +108,8 @@ def test_students_get_validate_and_assignments_instructors_everything(role):
         formgrader = status(f"{base}/formgrader?token={token}")
         validate = status(f"{base}/nbgrader_version?version=0&token={token}")
         assignments = status(f"{base}/assignments?token={token}")
+        with urllib.request.urlopen(f"{base}/api/contents?token={token}") as r:
+            top = {item["name"] for item in json.load(r)["content"]}
     finally:
         assert_stops_with_its_server(proc, int(port), signal.SIGINT)
     assert validate == 200 and assignments != 404, (
@@ -105,6 +117,24 @@ def test_students_get_validate_and_assignments_instructors_everything(role):
     if role == "student":
         assert sorted(disabled) == sorted(INSTRUCTOR_ONLY), f"student page disables {disabled}"
         assert formgrader == 404, f"a student's server answers /formgrader with {formgrader}"
+        assert "00_orientation" in top, f"a student opens lessons/, seen {sorted(top)}"
     else:
         assert not set(disabled) & set(INSTRUCTOR_ONLY), f"instructor page disables {disabled}"
         assert formgrader == 200, f"an instructor's /formgrader answers {formgrader}"
+        assert {"solutions", "lessons"} <= top, f"an instructor reaches solutions/, seen {sorted(top)}"
+
+
+def test_without_an_exchange_the_assignments_list_is_hidden_and_the_launcher_says_why(tmp_path):
+    proc, lines, url = start_lab(free_port(), env=with_exchange(tmp_path, False))
+    port, token = url.groups()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token={token}") as r:
+            page = r.read().decode()
+        assignments = status(f"http://127.0.0.1:{port}/assignments?token={token}")
+    finally:
+        assert_stops_with_its_server(proc, int(port), signal.SIGINT)
+    disabled = json.loads(re.search(r'"disabledExtensions": (\[[^\]]*\])', page).group(1))
+    said = "".join(lines)
+    assert "@jupyter/nbgrader:assignment-list" in disabled and assignments == 404, (
+        f"expected the Assignments list hidden, seen disabled {disabled}, /assignments {assignments}")
+    assert "Assignments list is hidden" in said and str(tmp_path / "exchange") in said, said

@@ -6,7 +6,7 @@ a wide margin; the numbers for seeds 0-3 are reported in the closing notes.
 """
 import pytest
 
-from course import findings
+from course import findings, metrics
 
 
 @pytest.fixture
@@ -42,6 +42,47 @@ def test_profiles_memory_orderings(profiles):
     assert m["semantic_summary"] - m["episodic_recent"] >= 0.01, f"summary vs recent under drift: {m}"
     assert m["episodic_recent"] - m["episodic_similar"] >= 0.01, f"recent vs similar under drift: {m}"
     assert still["episodic_similar"] >= still["episodic_recent"] - 0.01, f"no drift: {still}"
+
+
+def _real(result: dict) -> dict | None:
+    """A lesson's real-data result, or None when it skipped for want of the data (which it
+    must say)."""
+    real = result["real_data"]
+    if "skipped" in real:
+        assert "COURSE_DATA_MIRROR" in real["skipped"] or "SHA-256" in real["skipped"], real
+        return None
+    return real
+
+
+@pytest.mark.lesson("01_profiles")
+def test_profiles_real_users_report_their_gaps(profiles):
+    real = _real(profiles)
+    if real is None:
+        return
+    assert set(real["accuracy"]) == {"none", "inputs", "outputs", "both"} and real["users"] >= 100
+    for name in ("outputs_minus_inputs", "outputs_minus_none", "inputs_minus_none", "outputs_minus_both"):
+        lo, hi = real[name]["ci95"]
+        assert lo <= real[name]["mean"] <= hi, f"{name}: {real[name]}"
+    acc = real["accuracy"]
+    assert abs(real["outputs_minus_inputs"]["mean"] - (acc["outputs"] - acc["inputs"])) < 1e-3
+    assert real["verdict"] == metrics.verdict(real["outputs_minus_inputs"], +1), real["verdict"]
+    curve = real["budget_curve"]
+    assert len(curve["k"]) == len(curve["outputs"]) == len(curve["both"]) == len(curve["items_shown"])
+
+
+@pytest.mark.lesson("02_near_miss")
+def test_near_miss_real_users_report_their_gaps(near_miss):
+    real = _real(near_miss)
+    if real is None:
+        return
+    assert real["buckets"][:-1] == near_miss["buckets"][:-1] and real["users"] >= 700
+    for gap in (real["gap_near_minus_random"], real["gap_own_minus_none"],
+                real["similarity_on_ratings"]["gap_near_minus_random"],
+                real["town_epochs"]["gap_near_minus_random"]):
+        assert gap["ci95"][0] <= gap["mean"] <= gap["ci95"][1], gap
+    assert real["verdict"] == metrics.verdict(real["gap_near_minus_random"], -1), real["verdict"]
+    assert abs(real["gap_near_minus_random"]["mean"]
+               - (real["accuracy"][1] - real["random"]["accuracy"])) < 1e-3
 
 
 @pytest.mark.lesson("02_near_miss")
@@ -244,3 +285,19 @@ def test_course_summary_quotes_what_reproduce_measures(lesson_id, reproduced):
         assert abs(measured - quoted) <= 0.002 + 1e-3 * abs(quoted), (
             f"{lesson_id}: the summary quotes {name} = {quoted}, reproduce gives {path} = {measured:.4f}; "
             "update course/findings.py")
+
+
+@pytest.mark.parametrize("lesson_id", [f.lesson for f in findings.FINDINGS if f.real_gap])
+def test_course_summary_says_what_real_users_showed(lesson_id, reproduced):
+    """Lesson 07's column "on real users" against each lesson's fresh run, when the data is here."""
+    finding = next(f for f in findings.FINDINGS if f.lesson == lesson_id)
+    path, sign = finding.real_gap
+    result = reproduced(lesson_id)
+    if "skipped" in result["real_data"]:
+        pytest.skip(f"{lesson_id}'s real data is not here ({result['real_data']['skipped']}); "
+                    "set COURSE_DATA_MIRROR")
+    gap = {"mean": findings.lookup(result, f"{path}.mean"),
+           "ci95": [findings.lookup(result, f"{path}.ci95.{i}") for i in (0, 1)]}
+    assert metrics.verdict(gap, sign) == finding.real, (
+        f"{lesson_id}: the summary says {finding.real!r} on real users, but {path} = {gap} "
+        "says otherwise; update course/findings.py")

@@ -73,15 +73,18 @@ def course_env_names() -> set[str]:
     return names
 
 
-def offline_env(base: dict[str, str], empty_dir: Path) -> dict[str, str]:
-    """``base`` without the data mirror, with every cache in ``empty_dir``, with no proxy out."""
-    env = {k: v for k, v in base.items() if "MIRROR" not in k or not k.startswith("COURSE_")}
-    for name in course_env_names():
-        if "MIRROR" in name:
-            env.pop(name, None)
-        elif re.search(r"CACHE|DATA_?DIR|DATA_?HOME|DATA_?ROOT", name):
-            env[name] = str(empty_dir)
-    env["XDG_CACHE_HOME"] = str(empty_dir)
+def offline_env(base: dict[str, str], empty_dir: Path, keep_data: bool = False) -> dict[str, str]:
+    """``base`` with no proxy out; unless ``keep_data``, also without the data mirror and with
+    every cache in ``empty_dir`` (a first run without internet)."""
+    env = dict(base)
+    if not keep_data:
+        env = {k: v for k, v in env.items() if "MIRROR" not in k or not k.startswith("COURSE_")}
+        for name in course_env_names():
+            if "MIRROR" in name:
+                env.pop(name, None)
+            elif re.search(r"CACHE|DATA_?DIR|DATA_?HOME|DATA_?ROOT", name):
+                env[name] = str(empty_dir)
+        env["XDG_CACHE_HOME"] = str(empty_dir)
     dead = "http://127.0.0.1:9"      # nothing listens there: any download fails at once
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
         env[var] = dead
@@ -134,13 +137,48 @@ class _Sampler(threading.Thread):
         return self.peak
 
 
+def _as_output(msg: dict):
+    """The notebook output (nbformat v4) an iopub message adds to its cell, or None.
+
+    ``clear_output`` is not applied: the kernel sends it for a widget's own output area
+    (``ipywidgets.interactive`` clears its figure before drawing), not for the cell's.
+    """
+    from nbformat.v4 import new_output
+
+    kind, content = msg["header"]["msg_type"], msg["content"]
+    if kind == "stream":
+        return new_output("stream", name=content["name"], text=content["text"])
+    if kind == "display_data":
+        return new_output(kind, data=content["data"], metadata=content.get("metadata", {}))
+    if kind == "execute_result":
+        return new_output(kind, data=content["data"], metadata=content.get("metadata", {}),
+                          execution_count=content.get("execution_count"))
+    if kind == "error":
+        return new_output(kind, ename=content["ename"], evalue=content["evalue"],
+                          traceback=content["traceback"])
+    return None
+
+
+def _append(outputs: list, out) -> None:
+    """Add an output to a cell's list; consecutive text on one stream joins, as in Jupyter."""
+    last = outputs[-1] if outputs else None
+    if (out.output_type == "stream" and last is not None and last.output_type == "stream"
+            and last.name == out.name):
+        last.text += out.text
+    else:
+        outputs.append(out)
+
+
 def run_in_one_kernel(lesson_ids: list[str] | None = None, offline: bool = True,
-                      one_cpu: bool = True, timeout: int = 900,
-                      log=print) -> list[dict]:
+                      one_cpu: bool = True, timeout: int = 900, log=print,
+                      keep_data: bool = False, keep_outputs: bool = False) -> list[dict]:
     """Run solution notebooks top to bottom in one kernel; one row per lesson.
 
     Each row: lesson, ok, wall_s, peak_mb (the kernel's peak during that lesson), rss_end_mb,
     cumulative_peak_mb, data_notes (printed lines about data/offline) and error (if any).
+    ``offline`` refuses every connection off the machine and, unless ``keep_data``, hides the
+    data mirror and caches too. ``keep_outputs`` adds ``notebook``: the lesson executed, with
+    its outputs (figures included), as Jupyter would save it.
     """
     import nbformat
     from jupyter_client.manager import KernelManager
@@ -150,7 +188,7 @@ def run_in_one_kernel(lesson_ids: list[str] | None = None, offline: bool = True,
     env = one_thread_env() if one_cpu else dict(os.environ)
     env.pop("MPLBACKEND", None)       # the student's kernel draws inline, as in JupyterLab
     if offline:
-        env = offline_env(env, empty)
+        env = offline_env(env, empty, keep_data=keep_data)
     km = KernelManager(kernel_name="python3")
     km.start_kernel(env=env, cwd=str(lessons.ROOT))
     pid = km.provisioner.process.pid
@@ -162,11 +200,14 @@ def run_in_one_kernel(lesson_ids: list[str] | None = None, offline: bool = True,
     try:
         kc.wait_for_ready(timeout=120)
 
-        def run(code: str, texts: list[str]) -> dict | None:
+        def run(code: str, texts: list[str], cell=None) -> dict | None:
+            """Execute ``code``; with a notebook ``cell``, record its outputs and count there."""
             error: dict = {}
 
             def hook(msg):
                 kind, content = msg["header"]["msg_type"], msg["content"]
+                if cell is not None and (out := _as_output(msg)) is not None:
+                    _append(cell.outputs, out)
                 if kind == "stream":
                     texts.append(content["text"])
                 elif kind in ("display_data", "execute_result"):
@@ -176,6 +217,8 @@ def run_in_one_kernel(lesson_ids: list[str] | None = None, offline: bool = True,
 
             reply = kc.execute_interactive(code, timeout=timeout, output_hook=hook,
                                            allow_stdin=False)
+            if cell is not None:
+                cell.execution_count = reply["content"].get("execution_count")
             if reply["content"]["status"] != "ok":
                 return error or {"ename": reply["content"].get("ename", "?"),
                                  "evalue": reply["content"].get("evalue", "")}
@@ -195,7 +238,7 @@ def run_in_one_kernel(lesson_ids: list[str] | None = None, offline: bool = True,
             for cell in nb.cells:
                 if error or cell.cell_type != "code" or not cell.source.strip():
                     continue
-                error = run(cell.source, texts)
+                error = run(cell.source, texts, cell if keep_outputs else None)
                 if error:
                     error["cell"] = cell.source[:120]
             wall = time.perf_counter() - start
@@ -210,7 +253,8 @@ def run_in_one_kernel(lesson_ids: list[str] | None = None, offline: bool = True,
                          "rss_end_mb": round(_tree_rss_mb(pid), 1),
                          "cumulative_peak_mb": round(max([peak] + [r["peak_mb"] for r in rows]), 1),
                          "peak_exact": exact, "data_notes": notes[:5],
-                         **({"error": error} if error else {})})
+                         **({"error": error} if error else {}),
+                         **({"notebook": nb} if keep_outputs else {})})
             log(_row_text(rows[-1]))
     finally:
         kc.stop_channels()
