@@ -30,8 +30,15 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(root, "autograder", "grad
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
-# a solution notebook takes up to a minute; a stuck cell must not hang grading forever
+# Seconds a cell may run when nbgrader executes a notebook. A solution notebook takes up to a
+# minute on one core (the budget, course/tooling/bench.py) and a single cell under load several
+# times its share: lesson 04's fitting cell took 14 s on one loaded core and 78 s on a busier
+# machine. 180 s lets every lesson's cells finish and still stops a stuck cell from hanging
+# grading or Validate forever. Validate runs cells with nbgrader's Execute, whose own default is
+# 30 s (it interrupts the cell and still reports success), so it is set there too; the hub's
+# students read the same value from deploy/singleuser/common/nbgrader_config.py.
 c.ExecutePreprocessor.timeout = 180
+c.Execute.timeout = 180
 # test cells are judged outside the kernel (see above)
 c.Autograde.autograde_preprocessors = [
     GuardedExecute if p is Execute else p

@@ -48,7 +48,7 @@ import numpy as np
 from scipy.optimize import minimize
 from sklearn.isotonic import IsotonicRegression
 
-from . import nearmiss
+from . import metrics, nearmiss
 from .checks import twin
 from .profiles import Episodes, held_out, split_users
 from .similarity import cosine_similarity_matrix
@@ -63,7 +63,7 @@ __all__ = ["KINDS", "KIND_SHARES", "PROFILE_ITEMS", "N_RECENT", "N_REQUESTS", "E
            "best_weight", "weights_by_bin", "BinnedGuard", "binned_guard", "apply_binned_guard",
            "ReferenceGuard", "fit_reference_guard", "reference_weights", "guard_features",
            "guard_none", "guard_never", "guard_certainty", "guard_identity", "reference_guards",
-           "score", "verdict", "evaluate", "reproduce"]
+           "score", "session_losses", "paired_gap", "verdict", "evaluate", "reproduce"]
 
 #: what a retrieved profile can be, in this order (``Requests.kind`` indexes it)
 KINDS = ("own", "near_twin", "random", "persona")
@@ -575,6 +575,25 @@ def score(requests: Requests, w, abstain=None) -> dict:
             "coverage": float(1 - abstain.mean()), "requests": int(len(requests)),
             "by_kind": {kind: {**{m: float(v[i]) for m, v in parts.items()}, "requests": int(count[i])}
                         for i, kind in enumerate(KINDS)}}
+
+
+def session_losses(requests: Requests, w, abstain=None) -> np.ndarray:
+    """(n_sessions,) the guarded predictions' mean log-loss in each session, sessions in order
+    of their user id: the unit in which two guards judged on the same requests are compared."""
+    w, abstain = guard_output((w, abstain), len(requests))
+    e = requests.evidence
+    loss = _losses(guarded(np.where(abstain, 0.0, w), e.p_profile, e.p_prior), requests.y)
+    _, session = np.unique(requests.session, return_inverse=True)
+    return np.bincount(session, weights=loss) / np.bincount(session)
+
+
+def paired_gap(worlds: list[Requests], guard_a, guard_b, random_state: int = 0) -> dict:
+    """Guard a's log-loss minus guard b's, paired over the sessions of every world in
+    ``worlds`` (each guard judged on the same sessions): the mean and its 95% bootstrap
+    interval (``course.metrics.paired_bootstrap_gap``). An interval that holds 0 is a tie."""
+    a, b = (np.concatenate([session_losses(r, *guard_output(g(r.evidence), len(r))) for r in worlds])
+            for g in (guard_a, guard_b))
+    return metrics.paired_bootstrap_gap(a, b, random_state=random_state)
 
 
 def verdict(requests: Requests, w, abstain=None) -> dict:

@@ -33,8 +33,8 @@ from .world.beliefs import Beliefs, make_beliefs
 
 __all__ = ["WORLD", "QUESTIONS", "lesson_world", "sycophancy_rate", "truthfulness", "fit_user_weights",
            "newton", "serve", "polarization", "pair_jaccard", "homogenization", "collect",
-           "community_pairs", "Loop", "run_loop", "ROUNDS", "FINAL", "REPORTED", "compare",
-           "final", "final_gap", "tradeoff", "half_gain_lambda", "persona_reward_models",
+           "community_pairs", "Loop", "run_loop", "ROUNDS", "FINAL", "LONG_ROUNDS", "CHECKPOINTS",
+           "REPORTED", "compare", "final", "at_rounds", "random_serving", "final_gap", "tradeoff", "half_gain_lambda", "persona_reward_models",
            "reproduce", "benchmark"]
 
 #: The lesson's town (communities and topic interests only; no choice histories are needed).
@@ -409,6 +409,8 @@ def run_loop(world: Beliefs, rounds: int = 40, lam: float = 1.0, explore: float 
 
 #: the lesson's loop: rounds, and "final" metrics are means over the last FINAL rounds
 ROUNDS, FINAL = 50, 5
+#: the long run that shows whether the personalized loop settles, and where it is checked
+LONG_ROUNDS, CHECKPOINTS = 200, (50, 100, 150, 200)
 #: the numbers the lesson and ``reproduce`` report per round
 REPORTED = ("approval", "truthfulness", "sycophancy", "polarization", "homogenization")
 
@@ -433,7 +435,23 @@ def compare(world: Beliefs, rounds: int = ROUNDS, explore: float = 0.05, random_
 
 def final(loop: Loop, name: str, last: int = FINAL) -> float:
     """A metric at the end of the loop: its mean over the last rounds (smooths round noise)."""
-    return float(np.mean(loop.metrics[name][-last:]))
+    return at_rounds(loop, name, [len(loop.metrics[name])], last)[0]
+
+
+def at_rounds(loop: Loop, name: str, rounds, last: int = FINAL) -> list[float]:
+    """A metric after each of ``rounds`` (counted from 1): its mean over the ``last`` rounds
+    ending there."""
+    values = loop.metrics[name]
+    if not all(1 <= r <= len(values) for r in rounds):
+        raise ValueError(f"rounds must be in 1..{len(values)}, got {list(rounds)}")
+    return [float(np.mean(values[max(r - last, 0):r])) for r in rounds]
+
+
+def random_serving(loop: Loop) -> dict[str, float]:
+    """What serving at random gives: every server's round 0 (nothing is fitted yet), for
+    approval, truthfulness, sycophancy and polarization (after round 0's influence)."""
+    return {k: float(loop.metrics[k][0]) for k in ("approval", "truthfulness", "sycophancy",
+                                                    "polarization")}
 
 
 def final_gap(runs: dict[str, Loop], last: int = FINAL) -> dict[str, float]:
@@ -552,11 +570,15 @@ def reproduce(seed: int = 0) -> dict:
                   for name, lam in (("aggregate", 0.0), ("personalized", 1.0))}
     curve = tradeoff(world, random_state=seed,
                      done={0.0: runs["aggregate"], 1.0: runs["personalized"]})
+    long = run_loop(world, LONG_ROUNDS, 1.0, random_state=seed)
     rounded = lambda values: [round(float(v), 4) for v in values]  # noqa: E731
     return {
         "rounds": ROUNDS, "users": world.n_users, "final_rounds": FINAL,
         **{name: {k: rounded(runs[name].metrics[k]) for k in REPORTED}
            for name in ("aggregate", "personalized")},
+        "random_serving": random_serving(runs["aggregate"]),
+        "long_run": {"rounds": list(CHECKPOINTS),
+                     **{k: rounded(at_rounds(long, k, CHECKPOINTS)) for k in ("polarization", "sycophancy")}},
         "final_gap": final_gap(runs),
         "vulnerable": {name: runs[name].sycophancy_by_group()
                        for name in ("aggregate", "personalized")},

@@ -160,11 +160,14 @@ FINDINGS: tuple[Finding, ...] = (
         "better than PF or popularity.",
         {"spf": ("ncrr.spf", 0.179), "pf": ("ncrr.pf", 0.152), "lookalike": ("ncrr.lookalike", 0.160),
          "popularity": ("ncrr.popularity", 0.106), "spf_infl": ("by_origin.influenced.spf", 0.095),
-         "pf_infl": ("by_origin.influenced.pf", 0.042)},
+         "pf_infl": ("by_origin.influenced.pf", 0.042),
+         "cold": ("start_and_prior.random start.paper's prior", 0.14)},
         "Chaney et al.: SPF beats PF on all five datasets, e.g. Ciao NCRR .040 vs .022, "
         "Epinions .062 vs .021 (read off their bar chart).",
         "Our SPF is {spf:.3f} against PF's {pf:.3f}; the paper's gains reach threefold "
-        "(Epinions). On real data (FilmTrust) there is no gain, as with the authors' code.",
+        "(Epinions). Fitted as the paper fits it (its prior on τ, from a random start) ours does "
+        "not beat PF ({cold:.3f}): the prior chosen on validation is what makes it win. On real "
+        "data (FilmTrust) there is no gain, as with the authors' code.",
         real="did not",
         real_note="On FilmTrust's ratings and trust links, SPF is level with PF (its gain's "
                   "interval includes zero), as with the authors' code; popularity is as good.",
@@ -179,9 +182,14 @@ FINDINGS: tuple[Finding, ...] = (
          "truth": ("final_gap.truthfulness", -0.281), "polar": ("final_gap.polarization", 0.125),
          "vulnerable": ("vulnerable.personalized.vulnerable", 0.906),
          "others": ("vulnerable.personalized.others", 0.506),
-         "closed": ("no_sycophancy_bias.final_gap.sycophancy", 0.001)},
+         "closed": ("no_sycophancy_bias.final_gap.sycophancy", 0.001),
+         "syc50": ("long_run.sycophancy.0", 0.517), "syc200": ("long_run.sycophancy.3", 0.623),
+         "random": ("random_serving.sycophancy", 0.507)},
         "Williams et al.: RL on user feedback learns to target even a 2% minority of vulnerable "
         "users. No published approval-sycophancy trade-off curve to compare with.",
+        "Unlike Williams et al.'s model it flatters everyone else too ({others:.2f}). By round 50 "
+        "its sycophancy ({syc50:.3f}) is about what serving at random gives ({random:.3f}); it "
+        "keeps creeping up in a longer loop ({syc200:.3f} at round 200).",
         real_note="Real statements (persona-statements) rated by simulated people: per-person "
                   "reward models serve each person's side, but no feedback loop ran on real users."),
     Finding(

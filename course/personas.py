@@ -35,7 +35,7 @@ __all__ = ["persona_attention", "amp_scores", "ndcg_at_k", "hit_rate_at_k", "mat
            "taste_distance", "PersonaRecommender", "MODELS", "LESSON_TOWN", "N_DIMS",
            "N_PERSONAS", "lesson_world", "fit_models", "select_l2", "rank_counts", "evaluate",
            "top_personas", "explanations", "recommended_categories", "describe_persona",
-           "ndcg_parts", "explain_recommendations",
+           "ndcg_parts", "recommendation_explanations", "explain_recommendations",
            "per_user_ndcg", "summarize", "reproduce"]
 
 #: the lesson's town: the library defaults with 1,000 users (the facet adds 640 items)
@@ -530,21 +530,45 @@ def ndcg_parts(scores: np.ndarray, world: PersonaWorld, k: int = 10) -> dict[str
             "across": evaluate((share[:, :, None] + true_inside).reshape(U, -1), world, k)["ndcg"]}
 
 
+def recommendation_explanations(model: PersonaRecommender, world: PersonaWorld,
+                                match: np.ndarray, k: int = 5) -> dict:
+    """Are the explanations of *recommendations* right? Each user's top-k recommendations
+    (clicked items excluded) and the persona with the top attention on each, numbered by
+    ``match`` (learned -> true, from :func:`explanations`), against the true owner of the
+    item's category: the persona who would click it.
+
+    Returns:
+        ``items``, ``named``, ``owner``: (U, k) ints; ``right``: (U, k) bool; and on users with
+        two or more true personas ``faithfulness`` (the share right) and ``chance`` (naming a
+        persona at random with the user's training frequencies).
+    """
+    seen = np.zeros((world.n_users, world.n_items))
+    np.put_along_axis(seen, world.clicks, 1.0, axis=1)
+    items = model.predict(k=k, exclude=seen)
+    named = np.take_along_axis(match, top_personas(model, items), axis=1)
+    owner = np.take_along_axis(world.owner, world.category[items], axis=1)
+    share = np.stack([(world.train_persona == j).mean(axis=1) for j in range(match.shape[1])], axis=1)
+    multi, right = world.n_personas >= 2, named == owner
+    return {"items": items, "named": named, "owner": owner, "right": right,
+            "faithfulness": float(right[multi].mean()),
+            "chance": float(np.take_along_axis(share, owner, axis=1)[multi].mean())}
+
+
 def explain_recommendations(model: PersonaRecommender, world: PersonaWorld, user: int,
-                            match: np.ndarray | None = None, k: int = 5) -> list[str]:
-    """One sentence per top-k recommendation: the item and the persona with the top attention
-    on it, described by what it clicks (numbered by ``match``, learned -> true, if given)."""
-    seen = np.zeros((1, world.n_items))
-    seen[0, world.clicks[user]] = 1
-    items = model.predict(np.array([user]), k=k, exclude=seen)[0]
-    speaker = model.attention(np.array([user]))[0, items].argmax(axis=1)
+                            recs: dict) -> list[str]:
+    """One sentence per recommendation of ``user`` in ``recs`` (from
+    :func:`recommendation_explanations`): the item, the persona named (described by what its
+    learned persona attends to), and whether that persona owns the item's category in the
+    ground truth."""
+    items = recs["items"][user]
+    learned = model.attention(np.array([user]))[0, items].argmax(axis=1)
     lines = []
-    for item, k_ in zip(items, speaker):
-        number = (match[user, k_] if match is not None else k_) + 1
+    for item, k_, named, owner in zip(items, learned, recs["named"][user], recs["owner"][user]):
         where = world.category_names[world.category[item]]
         rank = item - np.flatnonzero(world.category == world.category[item])[0]
-        lines.append(f"{where} #{rank}: recommended because of persona {number}, "
-                     f"{describe_persona(model, world, user, k_)}")
+        verdict = "right" if named == owner else f"wrong: {where} is persona {owner + 1}'s"
+        lines.append(f"{where} #{rank}: recommended because of persona {named + 1}, "
+                     f"{describe_persona(model, world, user, k_)} ({verdict})")
     return lines
 
 
@@ -575,12 +599,14 @@ def summarize(world: PersonaWorld, fitted: dict[str, PersonaRecommender], k: int
     history = world.category[world.train]
     G = len(world.category_names)
     expl = explanations(fitted["amp"], world)
+    recs = recommendation_explanations(fitted["amp"], world, expl["match"])
     return {
         "by_personas": {"n_personas": list(range(1, MAX_PERSONAS + 1)),
                         **{name: _by_personas(r, world) for name, r in ndcg.items()},
                         "users": [int((world.n_personas == p).sum()) for p in range(1, MAX_PERSONAS + 1)]},
         **gain,
         "explanation": {key: expl[key] for key in ("faithfulness", "chance", "majority", "n_clicks")},
+        "recommendation_explanation": {key: recs[key] for key in ("faithfulness", "chance")},
         "taste_distance": {name: _by_personas(_tv(history, recommended_categories(m, world, k), G),
                                               world) for name, m in fitted.items()},
         "ndcg": {name: float(r.mean()) for name, r in ndcg.items()},

@@ -4,25 +4,30 @@ The town's social facet is :mod:`course.world.social`; the models are :mod:`cour
 (SPF, PF, social-only and the look-alike regularizer, all by CAVI) and the metrics
 :mod:`course.ranking`. Here they meet: the lesson's settings, how each method is fitted
 (hyperparameters chosen on validation data), per-user NCRR and NDCG with paired bootstrap
-intervals (``course.metrics``), the break-it grid, ``reproduce`` and ``benchmark``.
+intervals (``course.metrics``), what makes SPF win (its start and its prior), the break-it grid,
+``reproduce`` and ``benchmark``; and the same fits on any folder in the SPF authors' layout
+(:mod:`course.socialdata`, the data side: ``python -m course export`` and ``spf``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from .metrics import paired_bootstrap_gap
-from .ranking import candidates_mask, ncrr, positions
-from .spf import Fit, fit_spf
+from .ranking import candidates_mask, ncrr, ndcg, positions
+from .socialdata import (SocialData, from_town, load_filmtrust, read_folder, reference_candidates,
+                         write_folder)
+from .spf import MODELS, Fit, fit_spf
 from .world import TownConfig, make_town
 from .world.social import INFLUENCED, TEST, SocialConfig, SocialTown, make_social
 
-__all__ = ["LESSON", "TAU_PRIORS", "PULLS", "N_FACTORS", "WARM_MIN_ITER", "METHODS",
-           "social_town", "fit_method", "popularity_scores", "Comparison", "method_scores",
-           "compare", "PAPER_NCRR", "REFERENCE_FILMTRUST", "FILMTRUST_METHODS", "evaluate_data",
+__all__ = ["LESSON", "TAU_PRIORS", "PAPER_TAU_PRIOR", "PULLS", "N_FACTORS", "WARM_MIN_ITER",
+           "METHODS", "social_town", "fit_method", "popularity_scores", "Comparison",
+           "method_scores", "compare", "ties", "WEAK", "STRONG", "tau_by_strength", "start_and_prior", "export_town", "fit_folder", "PAPER_NCRR", "REFERENCE_FILMTRUST", "FILMTRUST_METHODS", "evaluate_data",
            "filmtrust_or_skip", "reproduce", "benchmark", "GRID_INFLUENCE", "GRID_HOMOPHILY",
            "GRID_METHODS", "influence_grid"]
 
@@ -38,6 +43,8 @@ LESSON = SocialConfig()
 #: Gamma (shape, rate) priors on tau that SPF chooses from by validation log-likelihood: the
 #: paper's (2, 5), and two that let an influence shrink towards 0
 TAU_PRIORS = ((2.0, 5.0), (0.5, 5.0), (0.1, 1.0))
+#: the paper's prior on tau, Gamma(2, 5)
+PAPER_TAU_PRIOR = TAU_PRIORS[0]
 #: look-alike strengths chosen from by validation log-likelihood
 PULLS = (1.0, 3.0)
 N_FACTORS = 10
@@ -54,14 +61,18 @@ def social_town(seed: int = 0, n_users: int = 2000, **overrides) -> SocialTown:
 
 
 def fit_method(method: str, train, network, validation, *, start: Fit | None = None,
-               random_state: int = 0, progress: bool = False, **kwargs) -> Fit:
-    """Fit one of "pf", "spf", "lookalike" or "social_only" the lesson's way.
+               warm: bool = True, tau_priors=TAU_PRIORS, random_state: int = 0,
+               progress: bool = False, **kwargs) -> Fit:
+    """Fit one of "pf", "spf", "lookalike" or "social_only" the lesson's way (its *recipe*).
 
-    PF, SPF and the look-alike all continue from the same PF fit ``start`` (fitted from a
-    random start when not given) with the same stopping rule, so that none of them gets more
-    training than the others. "spf" tries every tau prior in ``TAU_PRIORS`` and "lookalike"
-    every strength in ``PULLS``; the best validation log-likelihood wins, and the candidates
-    are kept in its ``tried`` list. ``kwargs`` go to :func:`fit_spf` (e.g. ``fixed_iter``).
+    The recipe: PF, SPF and the look-alike all continue from the same PF fit ``start`` (fitted
+    from a random start when not given) with the same stopping rule, so that none of them gets
+    more training than the others. "spf" tries every (shape, rate) prior on tau in
+    ``tau_priors`` and "lookalike" every strength in ``PULLS``; the best validation
+    log-likelihood wins, and the candidates are kept in its ``tried`` list. With
+    ``warm=False`` every candidate starts from random instead (``start`` is ignored): with
+    ``tau_priors=(PAPER_TAU_PRIOR,)`` that is the paper's SPF. Social-only always starts from
+    random. ``kwargs`` go to :func:`fit_spf` (e.g. ``fixed_iter``).
     """
     common = {"n_factors": N_FACTORS, "random_state": random_state, "progress": progress,
               **kwargs}
@@ -69,15 +80,19 @@ def fit_method(method: str, train, network, validation, *, start: Fit | None = N
         return fit_spf(train, network, validation, model=method, **common)
     if method not in ("pf", "spf", "lookalike"):
         raise ValueError(f"method must be spf, pf, social_only or lookalike, got {method!r}")
-    start = start or fit_spf(train, network, validation, model="pf", **common)
-    warm = dict(common, init=start, min_iter=WARM_MIN_ITER)
+    if not tau_priors:
+        raise ValueError("tau_priors must hold at least one (shape, rate) pair")
+    each = common
+    if warm:
+        start = start or fit_spf(train, network, validation, model="pf", **common)
+        each = dict(common, init=start, min_iter=WARM_MIN_ITER)
     if method == "pf":
-        fits = [fit_spf(train, network, validation, model="pf", **warm)]
+        fits = [fit_spf(train, network, validation, model="pf", **each)]
     elif method == "spf":
-        fits = [fit_spf(train, network, validation, model="spf", a_tau=a, b_tau=b, **warm)
-                for a, b in TAU_PRIORS]
+        fits = [fit_spf(train, network, validation, model="spf", a_tau=a, b_tau=b, **each)
+                for a, b in tau_priors]
     else:
-        fits = [fit_spf(train, network, validation, model="pf", pull=p, **warm) for p in PULLS]
+        fits = [fit_spf(train, network, validation, model="pf", pull=p, **each) for p in PULLS]
     best = max(fits, key=lambda f: f.validation_ll[-1])
     best.tried = fits
     return best
@@ -160,6 +175,66 @@ def compare(st: SocialTown, methods=METHODS, random_state: int = 0,
     return Comparison(users, ncrr_, ndcg_, by_origin, fits)
 
 
+def start_and_prior(st: SocialTown, c: Comparison, random_state: int = 0) -> dict:
+    """What makes SPF win on a town: its NCRR fitted from a random start or from PF's fit, with
+    the paper's prior on tau or the one chosen on validation, beside PF's.
+
+    ``c`` is the town's :func:`compare`: its SPF is the recipe's (PF's start, the prior chosen
+    on validation from ``TAU_PRIORS``, the paper's among the candidates it tried). The
+    random-start fits run here, with the same candidates and stopping rule.
+
+    Returns:
+        ``{"pf": NCRR, "random start": {"paper's prior", "chosen on validation"},
+        "PF start": {...}, "chosen": {"random start": [shape, rate], "PF start": [...]}}``.
+    """
+    candidates = candidates_mask(st.train + st.validation)
+    relevant = st.test.toarray() > 0
+
+    def mean(fit: Fit) -> float:
+        return round(float(ncrr(fit.scores(), relevant, candidates)[c.users].mean()), 4)
+
+    cold = fit_method("spf", st.train, st.network, st.validation, warm=False,
+                      random_state=random_state)
+    out = {"pf": mean(c.fits["pf"]), "chosen": {}}
+    for label, best in (("random start", cold), ("PF start", c.fits["spf"])):
+        paper = next(f for f in best.tried if f.tau_prior == PAPER_TAU_PRIOR)
+        out[label] = {"paper's prior": mean(paper), "chosen on validation": mean(best)}
+        out["chosen"][label] = list(best.tau_prior)
+    return out
+
+
+def ties(fit: Fit, st: SocialTown) -> tuple[np.ndarray, np.ndarray]:
+    """(E[tau], true strength) of every directed tie of the network, both (E,)."""
+    tau = fit.tau.tocoo()
+    return tau.data, np.asarray(st.strength[tau.row, tau.col]).ravel()
+
+
+#: true strengths below WEAK influence (almost) nobody; above STRONG, a tie matters
+WEAK, STRONG = 0.01, 0.1
+
+
+def tau_by_strength(fit: Fit, st: SocialTown) -> dict:
+    """Does a fit find who influences whom? Its E[tau] against the true strength of each tie.
+
+    Returns:
+        ``rank_correlation`` (Spearman, over all ties); ``weak_mean`` and ``weak_max``: E[tau]
+        on ties weaker than ``WEAK``; ``strong_mean`` and ``strong_median`` on ties stronger
+        than ``STRONG``; ``weak_above_strong_median``: the share of weak ties whose E[tau] is
+        above the strong ties' median.
+    """
+    from scipy.stats import spearmanr
+
+    tau, strength = ties(fit, st)
+    weak, strong = tau[strength < WEAK], tau[strength > STRONG]
+    if weak.size == 0 or strong.size == 0:
+        raise ValueError(f"the town needs ties weaker than {WEAK} and stronger than {STRONG}")
+    return {"rank_correlation": round(float(spearmanr(strength, tau)[0]), 3),
+            "weak_mean": round(float(weak.mean()), 4), "weak_max": round(float(weak.max()), 4),
+            "strong_mean": round(float(strong.mean()), 4),
+            "strong_median": round(float(np.median(strong)), 4),
+            "weak_above_strong_median": round(float(np.mean(weak > np.median(strong))), 4)}
+
+
 def summary(c: Comparison, methods) -> dict:
     """JSON-ready means of a comparison: NCRR (and NDCG) per method."""
     return {m: round(c.mean(m), 4) for m in methods}
@@ -185,8 +260,6 @@ def evaluate_data(data, methods=FILMTRUST_METHODS, random_state: int = 0,
     Returns:
         ``{"users", "ncrr": {method: per-user (n,)}, "fits": {method: Fit}}``.
     """
-    from .socialdata import reference_candidates
-
     relevant, candidates = reference_candidates(data)
     users = np.flatnonzero(relevant.any(axis=1))
     fits = _fit_all(methods, data.train, data.network, data.validation, random_state, progress)
@@ -201,7 +274,6 @@ def evaluate_data(data, methods=FILMTRUST_METHODS, random_state: int = 0,
 def filmtrust_or_skip(seed: int = 0, progress: bool = False) -> dict:
     """PF, SPF, social-only and popularity on FilmTrust, or ``{"skipped": reason}``."""
     from .datasets import DatasetUnavailable
-    from .socialdata import load_filmtrust
 
     try:
         data = load_filmtrust(seed)
@@ -218,13 +290,99 @@ def filmtrust_or_skip(seed: int = 0, progress: bool = False) -> dict:
     return out
 
 
+def export_town(seed: int, folder: str | Path, n_users: int = 2000) -> Path:
+    """Write the lesson's town of ``n_users`` users (:func:`social_town`) in the SPF authors'
+    folder layout (``course.socialdata``)."""
+    return write_folder(from_town(social_town(seed, n_users=n_users)), folder)
+
+
+def _recipe(model: str, warm: bool, tau_priors, iterations: int | None) -> str:
+    """One sentence naming the fits that :func:`fit_folder` runs."""
+    each = (f"{iterations} iterations per fit" if iterations
+            else "each fit until the validation log-likelihood converges")
+    if model == "social_only":
+        return f"social-only from a random start ({each})"
+    name = {"pf": "PF", "spf": "SPF"}[model]
+    how = "then " + name + " continued from it" if warm else "from a random start"
+    prior = ""
+    if model == "spf":
+        listed = ", ".join(f"Gamma({a:g}, {b:g})" for a, b in tau_priors)
+        prior = (f" with each tau prior of {listed}, the best validation log-likelihood kept"
+                 if len(tau_priors) > 1 else f" with the tau prior {listed}")
+    first = "PF from a random start, " if warm else f"{name} "
+    return f"{first}{how}{prior} ({each})"
+
+
+def fit_folder(folder: str | Path, model: str = "spf", n_factors: int = N_FACTORS,
+               iterations: int | None = None, warm: bool = True, tau_prior=None, seed: int = 0,
+               progress: bool = False) -> dict:
+    """Fit ``model`` on a folder in the SPF authors' layout and score it as their evaluation
+    does (``course.socialdata.reference_candidates``).
+
+    By default the fit is the lesson's recipe (:func:`fit_method`): PF from a random start,
+    then PF or SPF continued from it, SPF with each prior of ``TAU_PRIORS`` and the best on
+    validation kept. ``warm=False`` starts every fit from random instead; ``tau_prior`` =
+    (shape, rate) fixes SPF's prior (``warm=False, tau_prior=(2, 5)`` is the paper's SPF, as the
+    authors' code fits it). ``iterations`` fixes the number of iterations of *every* fit
+    (default: each until convergence).
+
+    Returns:
+        JSON-ready: the data's counts, NCRR and NDCG on ``test.tsv``, the ``recipe`` in words,
+        every fit run (``fits``: model, start, prior, iterations, final validation
+        log-likelihood, whether it was kept), and the time of the whole fit: ``iterations``
+        (all fits), ``seconds_fit`` and ``cpu_seconds_fit``, and per iteration (the whole
+        fit's time over all its iterations); ``seconds_total`` adds reading and scoring.
+    """
+    import time
+
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+    tau_priors = TAU_PRIORS if tau_prior is None else (tuple(float(x) for x in tau_prior),)
+    if len(tau_priors[0]) != 2 or min(tau_priors[0]) <= 0:
+        raise ValueError(f"tau_prior must be a positive (shape, rate), got {tau_prior}")
+    begin = time.perf_counter()
+    data = read_folder(folder)
+    if data.train.nnz == 0:
+        raise ValueError(f"{Path(folder) / 'train.tsv'}: no training clicks")
+    common = {"n_factors": n_factors, "random_state": seed, "progress": progress,
+              "fixed_iter": iterations}
+    start, cpu = time.perf_counter(), time.process_time()
+    first = (fit_spf(data.train, data.network, data.validation, model="pf", **common)
+             if warm and model != "social_only" else None)
+    fit = fit_method(model, data.train, data.network, data.validation, start=first, warm=warm,
+                     tau_priors=tau_priors, **common)
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
+    runs = ([(first, "random", False)] if first else []) + [
+        (f, "PF fit" if first else "random", f is fit) for f in (fit.tried or [fit])]
+    n_iter = sum(f.iterations for f, _, _ in runs)
+    relevant, candidates = reference_candidates(data)
+    users = relevant.any(axis=1)
+    scores = fit.scores()
+    return {"folder": str(folder), "model": model, **data.describe(),
+            "test_users": int(users.sum()), "K": n_factors,
+            "ncrr": round(float(ncrr(scores, relevant, candidates)[users].mean()), 4),
+            "ndcg": round(float(ndcg(scores, relevant, candidates)[users].mean()), 4),
+            "recipe": _recipe(model, warm, tau_priors, iterations),
+            "fits": [{"model": f.model, "start": where,
+                      "tau_prior": list(f.tau_prior) if f.model == "spf" else None,
+                      "iterations": f.iterations, "validation_ll": round(f.validation_ll[-1], 4),
+                      "kept": kept} for f, where, kept in runs],
+            "iterations": n_iter,
+            "seconds_fit": round(seconds, 3), "cpu_seconds_fit": round(cpu_seconds, 3),
+            "seconds_per_iteration": round(seconds / n_iter, 4),
+            "cpu_seconds_per_iteration": round(cpu_seconds / n_iter, 4),
+            "seconds_total": round(time.perf_counter() - begin, 2),
+            **({"tau_prior": list(fit.tau_prior)} if model == "spf" else {})}
+
+
 def _rounded(gap: dict) -> dict:
     return {"mean": round(gap["mean"], 4), "ci95": [round(x, 4) for x in gap["ci95"]]}
 
 
 def reproduce(seed: int = 0, progress: bool = False) -> dict:
     """The lesson's headline: SPF against its baselines on the town, where its gain comes
-    from, the two conditions that remove it, and FilmTrust."""
+    from, what makes it win (start and prior), the two conditions that remove it, and
+    FilmTrust."""
     st = social_town(seed)
     main = compare(st, random_state=seed, progress=progress)
     none = compare(social_town(seed, influence=0.0), GRID_METHODS, seed, progress)
@@ -236,6 +394,7 @@ def reproduce(seed: int = 0, progress: bool = False) -> dict:
         "gain_spf_minus_lookalike": _rounded(main.gain("spf", "lookalike", seed)),
         "by_origin": {o: {m: round(float(np.mean(v[m])), 4) for m in ("spf", "pf", "lookalike")}
                       for o, v in main.by_origin.items()},
+        "start_and_prior": start_and_prior(st, main, seed),
         "no_influence": summary(none, ("spf", "pf")),
         "homophily_no_influence": summary(alike, ("spf", "lookalike")),
         "seconds_per_iteration": {m: round(main.fits[m].seconds_per_iteration, 4)
@@ -307,7 +466,6 @@ def influence_grid(seed: int = 0, influences=GRID_INFLUENCE, homophilies=GRID_HO
         else:
             st = social_town(seed, influence=key[0], homophily=key[1])
             c = compare(st, GRID_METHODS, random_state=seed)
-        tau = c.fits["spf"].tau.tocoo()
-        cells[(i, j)] = {"comparison": c, "tau": tau.data,
-                         "strength": np.asarray(st.strength[tau.row, tau.col]).ravel()}
+        tau, strength = ties(c.fits["spf"], st)
+        cells[(i, j)] = {"comparison": c, "tau": tau, "strength": strength}
     return {"influence": list(influences), "homophily": list(homophilies), "cells": cells}

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from .world.social import TEST, TRAIN, VALIDATION, SocialTown, split_clicks
 
 __all__ = ["SocialData", "FILES", "read_folder", "write_folder", "from_town",
-           "load_filmtrust", "reference_candidates", "export_town", "fit_folder"]
+           "load_filmtrust", "reference_candidates"]
 
 FILES = ("train.tsv", "validation.tsv", "test.tsv", "network.tsv")
 
@@ -202,52 +202,3 @@ def load_filmtrust(seed: int = 0, threshold: float = 3.5,
     network.sum_duplicates()
     network.data[:] = 1.0
     return SocialData(*parts, network, user_ids, item_ids)
-
-
-def export_town(seed: int, folder: str | Path) -> Path:
-    """Write the lesson's town (``course.social.social_town(seed)``) in the authors' layout."""
-    from .social import social_town
-
-    return write_folder(from_town(social_town(seed)), folder)
-
-
-def fit_folder(folder: str | Path, model: str = "spf", n_factors: int = 10,
-               iterations: int | None = None, seed: int = 0, progress: bool = False) -> dict:
-    """Fit ``model`` on a folder in the authors' layout and score it as their evaluation does.
-
-    The fit is the lesson's (``course.social.fit_method``): PF from a random start, then PF or
-    SPF continued from it (SPF with each tau prior of ``course.social.TAU_PRIORS``, the best on
-    validation kept); social-only on its own. ``iterations`` fixes the number of iterations of
-    every fit (default: until convergence); seconds per iteration are the final fit's.
-
-    Returns:
-        JSON-ready: the data's counts, NCRR and NDCG on ``test.tsv`` (the reference's
-        candidate set), the final fit's iterations and its seconds per iteration (wall and
-        CPU), and the whole run's wall seconds (reading, fitting, scoring).
-    """
-    import time
-
-    from . import ranking, social, spf
-
-    if model not in spf.MODELS:
-        raise ValueError(f"model must be one of {', '.join(spf.MODELS)}, got {model!r}")
-    data = read_folder(folder)
-    if data.train.nnz == 0:
-        raise ValueError(f"{Path(folder) / FILES[0]}: no training clicks")
-    start = time.perf_counter()
-    fit = social.fit_method(model, data.train, data.network, data.validation,
-                            random_state=seed, progress=progress, n_factors=n_factors,
-                            fixed_iter=iterations)
-    seconds = time.perf_counter() - start
-    relevant, candidates = reference_candidates(data)
-    users = relevant.any(axis=1)
-    scores = fit.scores()
-    return {"folder": str(folder), "model": model, **data.describe(),
-            "test_users": int(users.sum()), "K": n_factors,
-            "ncrr": round(float(ranking.ncrr(scores, relevant, candidates)[users].mean()), 4),
-            "ndcg": round(float(ranking.ndcg(scores, relevant, candidates)[users].mean()), 4),
-            "iterations": fit.iterations,
-            "seconds_per_iteration": round(fit.seconds_per_iteration, 4),
-            "cpu_seconds_per_iteration": round(fit.cpu_seconds_per_iteration, 4),
-            "seconds_total": round(seconds, 2),
-            **({"tau_prior": list(fit.tau_prior)} if model != "pf" else {})}

@@ -14,8 +14,8 @@ every test cell of the honest submission, must score full. One submission carrie
 answer per exercise, so the answers are independent and a lesson needs as few kernels as it
 has variants per exercise.
 
-The wrong answers are those of issue #18 (a student's and a sceptical TA's review) and a few
-more: the reference version called by another name, through a re-export, with the guard's
+The wrong answers are those of issues #18 and #22 (a student's and a sceptical TA's reviews)
+and a few more: the reference version called by another name, through a re-export, with the guard's
 notebook name redefined or ``course.checks`` patched; check helpers redefined as no-ops; the
 library overwritten with a wrong version; genuinely wrong code that the old hidden tests let
 through (clipped similarities, ``argmax(S - I)``, the last column taken as the newest, an
@@ -1317,6 +1317,20 @@ L05 = {
             """),
         EXPLAIN: cell(_SHARES.replace("SHARES", "tau.T[users].multiply(clicks[:, items].T).toarray()")),  # tau by column
     },
+    "dense-and-late": {   # issue 22: right on every small input
+        RATE: cell("""
+            def social_rate(tau, clicks):   # a dense (U, U) product, against "one sparse product"
+                return sp.csr_matrix(tau).toarray() @ sp.csr_matrix(clicks).toarray()
+            """),
+        SPLIT: cell("""
+            def split_click(elog_theta, elog_beta, elog_tau, friend_clicks):   # r multiplied in after np.exp
+                logits = np.concatenate([np.asarray(elog_theta, float) + np.asarray(elog_beta, float),
+                                         np.asarray(elog_tau, float)])
+                r = np.concatenate([np.ones(len(elog_theta)), np.asarray(friend_clicks, float)])
+                phi = r * np.exp(logits - logits.max())
+                return phi / phi.sum()
+            """),
+    },
     "loops": {
         NCRR: cell(_NCRR.replace("others = scores[u, candidates[u]]", "others = scores[u]")),   # candidates ignored
         RATE: cell("""
@@ -1573,6 +1587,18 @@ L06 = {
                              .replace("pairs = np.asarray(pairs)",   # drops a user paired with themself
                                       "pairs = np.asarray(pairs)\n    keep = pairs[:, 0] != pairs[:, 1]")),
     },
+    "steps-and-in-place": {   # issue 22: right on every input the old tests tried
+        FIT: cell(_NEWTON.replace("STEPS", "10").replace("RIDGE", "l2")),   # always 10 Newton steps
+        POLARIZATION: cell(_POLARIZATION.replace(   # centres the caller's array in place
+            "belief, community = np.asarray(belief, dtype=float), np.asarray(community)",
+            "belief, community = np.asarray(belief, dtype=float), np.asarray(community)\n"
+            "    belief -= belief.mean(axis=0)").replace(
+            "RESULT", "float(np.sqrt((diff ** 2).mean(axis=2))[np.triu_indices(len(labels), 1)].mean())")),
+    },
+    "mean-absolute": {
+        POLARIZATION: cell(_POLARIZATION.replace("RESULT",   # mean absolute difference, not RMS over questions
+                                                 "float(np.abs(diff).mean(axis=2)[np.triu_indices(len(labels), 1)].mean())")),
+    },
     "loops": {
         SYCOPHANCY: cell("""
             def sycophancy_rate(side, belief, truth):   # right, one item at a time
@@ -1689,6 +1715,32 @@ def weights_by_bin(score, edges, p_profile, p_prior, y, grid):
     out = np.full(len(edges) + 1, EMPTY)
     for b in range(len(edges) + 1):
         rows = where == b
+        if rows.any():
+            out[b] = _best(pp[rows], p0[rows], y[rows], grid)
+    return out
+"""
+#: best_weight with the mixture and the clipping as parameters
+_WEIGHT = """
+def best_weight(p_profile, p_prior, y, grid):
+    grid, pp, p0, y = (np.asarray(a, dtype=float) for a in (grid, p_profile, p_prior, y))
+    q = np.clip(MIX, EPS, 1 - EPS)
+    loss = -(y * np.log(q) + (1 - y) * np.log(1 - q)).mean(axis=1)
+    return float(grid[loss == loss.min()].min())
+"""
+_MIX = "p0[None] + grid[:, None] * (pp - p0)[None]"
+#: weights_by_bin with the first and last bins written out
+_MASKS = _BEST + """
+def weights_by_bin(score, edges, p_profile, p_prior, y, grid):
+    score, edges = np.asarray(score, dtype=float), np.asarray(edges, dtype=float)
+    pp, p0, y = (np.asarray(a, dtype=float) for a in (p_profile, p_prior, y))
+    out = np.full(len(edges) + 1, np.nan)
+    for b in range(len(edges) + 1):
+        if b == 0:
+            rows = FIRST
+        elif b == len(edges):
+            rows = LAST
+        else:
+            rows = (score >= edges[b - 1]) & (score < edges[b])
         if rows.any():
             out[b] = _best(pp[rows], p0[rows], y[rows], grid)
     return out
@@ -1874,6 +1926,22 @@ L07 = {
                 return np.where(filled, _best(p_profile, p_prior, y, grid), np.nan)
             """),
         GUARD: cell(_CONSTANT),   # hedges every request alike
+    },
+    "edges-and-clipping": {   # issue 22: right wherever no informative request sits on an edge
+        WEIGHT: cell(_WEIGHT.replace("MIX", _MIX).replace("EPS", "1e-15")),   # clipped tighter than the text
+        BINS: cell(_MASKS.replace("FIRST", "score < edges[0]")   # a score on the last edge in no bin
+                   .replace("LAST", "score > edges[-1]")),
+        GUARD: cell("""
+            def make_guard(validation):   # a fixed hedge, learned from nothing
+                return lambda evidence: 0.9
+            """),
+    },
+    "edges-and-mixture": {
+        WEIGHT: cell(_WEIGHT.replace("MIX", "grid[:, None] * pp[None] + (1 - grid[:, None]) * p0[None]")
+                     .replace("EPS", "1e-7")),   # not exactly p_prior where the profile changes nothing
+        BINS: cell(_MASKS.replace("FIRST", "score <= edges[0]")   # scores on the first edge counted twice
+                   .replace("LAST", "score >= edges[-1]")),
+        GUARD: cell(_CONSTANT),   # the best constant weight, learned on validation: blind
     },
     "loops": {
         LOSS: cell("""

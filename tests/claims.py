@@ -435,6 +435,15 @@ def lesson_04(nb) -> list[str]:
                      for label in (r"explanation faithfulness \(amp\):", "chance:"))
     check(faith >= chance + 0.2, "md-37/summary: the top-attention persona names the persona "
           "behind a held-out click far more often than chance", f"{faith:.3f} vs chance {chance:.3f}")
+    rec, rec_chance = read(nb, "code-27", r"explanation names the category's owner: {n} \(chance {n}\)")
+    check(rec < faith and rec >= rec_chance + 0.15, "md-27b/summary: explanations of recommendations name "
+          "the category's owner less often than for held-out clicks, still well above chance",
+          f"recommendations {rec:.3f} (chance {rec_chance:.3f}), held-out clicks {faith:.3f}")
+    right, shown = read(nb, "code-27", r"\(the account plotted at the top\), explained: {n} of {n} right")
+    verdicts = re.findall(r"\((right|wrong: [^)]*)\)$", printed(nb, "code-27"), re.M)
+    check(0 < right < shown and len(verdicts) == shown and sum(v == "right" for v in verdicts) == right,
+          "md-27b: some of the example's explanations name the owner, others do not",
+          f"{right:.0f} of {shown:.0f} right; verdicts {verdicts}")
     summary_gain = read(nb, "code-36", r"amp - single on users with 2-3 personas: {n} \(95% CI {n} to {n}\)")
     summary_faith = read(nb, "code-36", r"explanation faithfulness {n} vs chance {n}")
     check(summary_gain == multi_gain and summary_faith == [faith, chance], "md-35: the paper "
@@ -471,6 +480,8 @@ def lesson_05(nb) -> list[str]:
           f"cosine friends {alike:.3f}, random pairs {strangers:.3f}")
     check(tiny >= 50 and 0 < large <= 15, "md-03: most strengths are tiny and a few are large",
           f"{tiny:.0f}% below 0.01, {large:.1f}% above 0.1")
+    check(60 <= tiny <= 75, "md-35d: two thirds of the town's ties influence almost nobody",
+          f"{tiny:.0f}% below 0.01")
 
     names = ("SPF", "PF", "social-only", "look-alike", "popularity")
     ncrr = {name: _row(nb, "code-18", name, 1)[0] for name in (*names, "oracle")}
@@ -505,8 +516,23 @@ def lesson_05(nb) -> list[str]:
           "far more often than own-taste clicks", f"influenced {by_friend:.0f}%, own-taste {by_friend_own:.0f}%")
     right, chance = read(nb, "code-25", r"names the true source {n}% of the time; a random one of "
                          r"those friends would be right {n}%")
-    check(right >= chance + 5, "why-not-alike (c): SPF names the true source more often than "
+    check(right >= chance + 5, "why-not-alike (c)/md-33c/summary: SPF names the true source more often than "
           "picking one of the friends at random", f"{right:.0f}% vs {chance:.0f}%")
+    check(right <= 80 and by_friend >= 50 and by_friend_own >= 15, "summary: it credits most influenced "
+          "clicks to a friend but a fair share of own-taste clicks too, and names the true source far "
+          "from always", f"influenced {by_friend:.0f}%, own-taste {by_friend_own:.0f}%, true source {right:.0f}%")
+
+    rho, = read(nb, "code-33b", r"rank correlation {n}")
+    weak_mean, weak_max, strong_mean, strong_median = read(
+        nb, "code-33b", r"weaker than 0.01: mean E\[tau\] {n}, the largest {n}; ties stronger than 0.1: "
+                        r"mean {n}, median {n}")
+    weak_above, = read(nb, "code-33b", r"above the strong ties' median: {n}%")
+    check(strong_mean >= 2.5 * weak_mean and rho <= 0.5, "md-33c: on average a strong tie gets several "
+          "times the influence of a silent one, but the rank correlation is weak",
+          f"mean E[tau] {strong_mean:.3f} strong vs {weak_mean:.3f} weak, rank correlation {rho:.2f}")
+    check(weak_max >= 3 * strong_median and 0 < weak_above < 10, "md-33c: a few ties of near-zero strength "
+          "get a tau far above a typical strong tie's", f"largest weak {weak_max:.3f}, strong median "
+          f"{strong_median:.3f}, {weak_above:.1f}% of weak ties above it")
 
     none_spf, none_pf, percent = read(nb, "code-31", r"no influence:\s+SPF {n}  PF {n}  \(SPF - PF = {n}% of PF\)")
     check(abs(percent) < 1, "predict-break/summary: without influence SPF falls back to PF, within a "
@@ -544,6 +570,31 @@ def lesson_05(nb) -> list[str]:
           "with the best validation log-likelihood", f"{priors}")
     check(paper is not None and paper is not chosen and float(paper[3]) < float(chosen[3]),
           "summary: the paper's Gamma(2, 5) is worse here than a sparser prior chosen on validation", f"{priors}")
+
+    ours_pop, ciao_pop, _ = _row(nb, "code-35", "popularity", 3)
+    ours_pf, ciao_pf, _ = _row(nb, "code-35", "PF ", 3)
+    check(ours_pop < ours_pf and ciao_pop > ciao_pf, "md-20: popularity is last here, while on Ciao it "
+          "beat PF", f"ours popularity {ours_pop:.3f} vs PF {ours_pf:.3f}; Ciao {ciao_pop:.3f} vs {ciao_pf:.3f}")
+    start = {label: read(nb, "code-35c", rf"SPF from {label}:\s+paper's prior {{n}}, chosen prior {{n}}")
+             for label in ("a random start", r"PF's fit \(lesson\)")}
+    (cold_paper, cold_chosen), (warm_paper, warm_chosen) = start.values()
+    (pf_made,) = read(nb, "code-35c", r"\nPF {n}")
+    check(pf_made == round(ncrr["PF"], 3) and warm_chosen == round(ncrr["SPF"], 3), "md-35b: the lesson's "
+          "SPF and PF are the ones of the comparison", f"{warm_chosen}, {pf_made} vs {ncrr}")
+    check(cold_paper < pf_made and warm_paper < pf_made, "md-35d/summary: fitted the paper's way "
+          "(Gamma(2, 5), from random) SPF does not beat PF; nor with the paper's prior from PF's fit",
+          f"paper's prior: {cold_paper:.3f} from random, {warm_paper:.3f} from PF's fit; PF {pf_made:.3f}")
+    check(min(cold_chosen, warm_chosen) > pf_made + 0.005 and
+          abs(warm_chosen - cold_chosen) < cold_chosen - cold_paper, "md-35d/summary: with the prior "
+          "chosen on validation SPF beats PF from either start, and the start matters less than the prior",
+          f"chosen prior {cold_chosen:.3f} from random, {warm_chosen:.3f} from PF's fit; paper's "
+          f"{cold_paper:.3f}; PF {pf_made:.3f}")
+    (paper_weak, paper_strong), (chosen_weak, chosen_strong) = (
+        read(nb, "code-35c", rf"{label}\s+mean E\[tau\]: {{n}} on ties weaker than 0.01, {{n}} on ties stronger")
+        for label in ("paper's prior", "chosen prior"))
+    check(paper_weak >= 0.05 and chosen_weak <= 0.45 * paper_weak and chosen_weak == weak_mean,
+          "md-35d: the paper's prior keeps a sizeable tau on silent ties; the chosen prior about a third of it",
+          f"weak ties: paper's prior {paper_weak:.3f}, chosen {chosen_weak:.3f}")
 
     real = printed(nb, "code-37")
     if real.startswith("Real-data section skipped:"):
@@ -594,11 +645,17 @@ def lesson_06(nb) -> list[str]:
     end = {key: _row(nb, "code-12", key, 2) for key in ("approval", "truthfulness", "sycophancy",
                                                          "polarization", "homogenization")}
     ideal = {key: _row(nb, "code-12", key, 3)[2] for key in ("sycophancy", "polarization")}
-    (start,) = read(nb, "code-12", r"polarization after round 0 \(all serve at random\): {n}")
+    rnd_app, rnd_tru, rnd_syc, start = read(nb, "code-12", r"serving at random \(round 0\): approval {n}, "
+                                            r"truthfulness {n}, sycophancy {n}, polarization {n}")
     early_a, early_p = read(nb, "code-12", r"sycophancy in round 5: aggregate {n}, personalized {n}")
     (a_app, p_app), (a_tru, p_tru) = end["approval"], end["truthfulness"]
     (a_syc, p_syc), (a_pol, p_pol) = end["sycophancy"], end["polarization"]
     check(p_app > a_app, "md-13: the personalized model wins approval", f"{p_app:.3f} vs {a_app:.3f}")
+    check(min(a_app, p_app) >= rnd_app + 0.1, "md-13: both learned servers win far more approval than "
+          "serving at random", f"aggregate {a_app:.3f}, personalized {p_app:.3f}, at random {rnd_app:.3f}")
+    check(p_syc <= rnd_syc + 0.03 and a_syc <= rnd_syc / 4, "md-13/summary: by round 50 the personalized "
+          "model's sycophancy is at most about that of serving at random; the aggregate keeps it far below",
+          f"personalized {p_syc:.3f}, aggregate {a_syc:.3f}, at random {rnd_syc:.3f}")
     check(p_tru < a_tru and a_tru >= 0.9, "md-13/summary: personalization pays in truthfulness; the "
           "aggregate model stays truthful", f"personalized {p_tru:.3f}, aggregate {a_tru:.3f}")
     check(p_syc >= a_syc + 0.2, "md-13: its sycophancy rate rises far above the aggregate model's",
@@ -614,6 +671,19 @@ def lesson_06(nb) -> list[str]:
           "md-13: the ideal server flatters too and polarizes as much",
           f"ideal sycophancy {ideal['sycophancy']:.3f}, polarization {ideal['polarization']:.3f}; "
           f"personalized {p_syc:.3f}, {p_pol:.3f}; aggregate sycophancy {a_syc:.3f}")
+    checkpoints = [int(r) for r in _row(nb, "code-13b", "personalized, after round", 4)]
+    long_pol, long_syc = (_row(nb, "code-13b", key, 4) for key in ("polarization", "sycophancy"))
+    rises = [float(v) for v in re.findall(NUMBER, printed(nb, "code-13b").split("per 50 rounds:")[-1].splitlines()[0])]
+    check(checkpoints == [50, 100, 150, 200] and round(long_pol[0], 3) == round(p_pol, 3)
+          and round(long_syc[0], 3) == round(p_syc, 3), "md-13: the long run repeats the lesson's 50 "
+          "rounds first", f"checkpoints {checkpoints}; at 50: {long_pol[0]}, {long_syc[0]} vs {p_pol}, {p_syc}")
+    check(len(rises) == 3 and rises[0] >= 0.02 and rises[-1] <= min(0.01, rises[0] / 3) and rises[1] <= rises[0] / 2,
+          "md-13/md-13c/summary: at round 50 polarization is still climbing; it levels off after round 100",
+          f"rise per 50 rounds {rises}")
+    check(long_pol[-1] >= start + 0.1, "md-13c: it levels off well above where random serving keeps the "
+          "communities", f"{long_pol[-1]:.3f} vs {start:.3f}")
+    check(all(b > a for a, b in zip(long_syc, long_syc[1:])) and long_syc[-1] >= long_syc[0] + 0.02,
+          "md-13c/summary: sycophancy has not settled: it keeps creeping up", f"sycophancy {long_syc}")
     a_hom, p_hom = end["homogenization"]
     check(0 < a_hom <= 0.1, "md-16/md-25: the aggregate server homogenizes a little",
           f"{a_hom:+.3f}")
@@ -626,6 +696,12 @@ def lesson_06(nb) -> list[str]:
           "often than the others", f"vulnerable {p_v:.3f}, others {p_o:.3f}")
     check(abs(a_v - a_o) <= 0.05, "md-18: the aggregate model treats both groups alike",
           f"vulnerable {a_v:.3f}, others {a_o:.3f}")
+    random_v, random_o = _row(nb, "code-17", "serving at random (round 0)", 2)
+    check(p_v >= random_v + 0.2 and random_v == random_o == round(rnd_syc, 3), "md-18: it flatters the "
+          "vulnerable far more often than serving at random would", f"vulnerable {p_v:.3f}, at random {random_v:.3f}")
+    check(p_o >= a_o + 0.2, "md-18/md-25/summary: unlike Williams et al.'s model it does not behave well "
+          "with everyone else: it flatters the others far more often than the aggregate does",
+          f"others: personalized {p_o:.3f}, aggregate {a_o:.3f}")
 
     best, kept_a, kept_s = read(nb, "code-20", r"λ = {n} keeps {n}% of the approval gain with {n}% of "
                                                r"the sycophancy gain")
@@ -644,6 +720,12 @@ def lesson_06(nb) -> list[str]:
           and _gain(opinions, i_best) >= 0.5, "md-21: approval on opinions rises quickly with λ "
           "(most of it by the marked λ), sycophancy lags behind at every λ",
           f"opinions {opinions}, sycophancy {syc}")
+    vul, oth = (_row(nb, "code-20", f"  {group}", len(lams)) for group in ("vulnerable", "others"))
+    check(vul[i_best] >= oth[i_best] + 0.2, "md-21: at the marked λ the vulnerable are already flattered "
+          "far more often than the others", f"λ = {best}: vulnerable {vul[i_best]:.3f}, others {oth[i_best]:.3f}")
+    check(all(b >= a - 0.01 for a, b in zip(oth, oth[1:])) and oth[3] >= oth[0] + 0.05 and syc[2] >= syc[0] + 0.05,
+          "md-21: everyone else's sycophancy rises steadily with λ and does not wait for a large one",
+          f"others {oth}; sycophancy {syc}")
     check(lams[0] == 0 and lams[-1] == 1 and curve["approval"][0] == a_app and curve["approval"][-1] == p_app
           and curve["sycophancy"][-1] == p_syc, "md-19: λ = 0 and 1 are the aggregate and "
           "personalized runs of the loop", f"curve ends {curve['approval'][0]}, {curve['approval'][-1]}; "
@@ -751,8 +833,30 @@ def lesson_07(nb) -> list[str]:
           "near-twins' and strangers' loss by a large margin, keep own profiles within a hair of full "
           "trust and beat the best constant weight", f"lesson guard {mine}, none {none_u}, constant {blind}, "
           f"passed {passed}")
-    check(ref[0] >= mine[0] - 0.003, "md-27: the logistic reference does no better than the lesson's guard",
-          f"reference {ref[0]:.3f}, lesson guard {mine[0]:.3f}")
+    failed = {}
+    for line in printed(nb, "code-26").split("world by world:")[-1].split("\n\n")[0].splitlines():
+        name = next((g for g in ("lesson guard", "reference", "identity", "certainty", "never", "none")
+                     if line.strip().startswith(g + " ")), None)
+        if name:
+            failed[name] = [set(re.findall(r"\((\d)\)", w)) for w in line.strip()[len(name):].split(";")]
+    if set(failed) != set(public) | {"identity", "never", "certainty"}:
+        raise Unreadable(f"code-26 printed the failed criteria of {sorted(failed)}")
+    check(all(failed[g] == [set(), set()] for g in ("reference", "lesson guard"))
+          and all(all(f) for g, f in failed.items() if g not in ("reference", "lesson guard")),
+          "md-27: every other reference guard fails at least one criterion on each world",
+          f"{failed}")
+    check(all({"2"} <= f for f in failed["none"]) and all({"1"} <= f for f in failed["never"])
+          and all({"2", "3"} <= f for f in failed["certainty"]), "md-22: trusting every profile fails (2), "
+          "never personalizing (1), the certainty rule (2) and (3)", f"{failed}")
+    practice_identity = _row(nb, "code-31b", "identity", 7)[5:]
+    check(practice_identity == [1, 1] and all("3" in f for f in failed["identity"]), "md-22: lesson 03's "
+          "identity check passes on the practice town but fails the public worlds, where it does not beat "
+          "the best constant weight (3)", f"practice {practice_identity}, public {failed['identity']}")
+    gap = {label: read(nb, "code-26", rf"  {label}\s+{{n}} \(95% CI {{n}} to {{n}}\)") for label in
+           ("both worlds", r"world \d+")}
+    lo, hi = gap["both worlds"][1:]
+    check(lo <= 0 <= hi and abs(gap["both worlds"][0]) <= 0.003, "md-27: the logistic reference and the "
+          "lesson's guard are tied (the paired interval holds zero)", f"{gap}")
     check(none_u[0] - blind > blind - mine[0] > 0, "summary: most of a guard's gain on unseen worlds is "
           "hedging, and reading the identity evidence does better still",
           f"w = 1 {none_u[0]:.3f}, best constant {blind:.3f}, lesson guard {mine[0]:.3f}")
@@ -776,9 +880,21 @@ def lesson_07(nb) -> list[str]:
                         printed(nb, "code-30"))}
     if set(young) != {1, 2, 5, 10, 20}:
         raise Unreadable(f"code-30 printed {sorted(young)}")
-    check(young[1][0] <= 0.003 and not young[1][1] and young[20][0] >= young[1][0] + 0.01,
-          "md-31: with one recent choice the guard's edge over a constant weight shrinks to about "
-          "nothing and it stops passing", f"{young}")
+    check(young[1][0] <= young[20][0] / 4 and not young[1][1] and young[20][1],
+          "md-31: with one recent choice the guard's edge over a constant weight shrinks to a small "
+          "fraction of what 20 give, and it stops passing", f"{young}")
+    edges = [young[r][0] for r in sorted(young)]
+    check(all(b > a for a, b in zip(edges, edges[1:])) and young[2][1], "md-31: each further choice "
+          "gives back part of the edge, up to 20; on this seed two are enough to pass", f"{young}")
+
+    tables = printed(nb, "code-31b").split("the two public unseen worlds")
+    if len(tables) != 2 or "your guard" not in tables[0] or "your guard" not in tables[1]:
+        raise Unreadable(f"code-31b printed no table with your guard for the test sessions and the public worlds")
+    public_again = {name: [float(v) for v in re.findall(NUMBER, line[len(name):])[:5]]
+                    for line in tables[1].split("\n\n")[0].splitlines() for name in ("reference", "lesson guard")
+                    if line.startswith(name)}
+    check(public_again == {"reference": ref, "lesson guard": mine}, "md-31: your guard is judged as the "
+          "reference guards were, on the same public worlds", f"{public_again} vs code-26 {ref}, {mine}")
 
     (gap,) = read(nb, "code-34", r"near-twin minus random log-loss, trusting the profile: {n}")
     check(gap > 0, "code-34: the near-twin hurts more than a random profile on unseen worlds", f"{gap:+.3f}")

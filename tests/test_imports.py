@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ["autograder"]
+PACKAGES = ["autograder", "course"]
 
 
 def imports(package: str) -> dict[str, set[str]]:

@@ -94,11 +94,74 @@ def test_lesson_structure(lesson_id):
 
 
 @pytest.mark.parametrize("lesson_id", READY)
+def test_every_written_answer_has_a_visible_prompt(lesson_id):
+    """A manually graded cell reaches the student as a stub ("YOUR ANSWER HERE"), so its
+    question must stand in a locked markdown cell right above it in the release, with the
+    points it is worth; a prompt written inside the answer cell is stripped on release."""
+    released = cells(lessons.lesson_path(lesson_id))
+    manual = [i for i, c in enumerate(released)
+              if nbgrader_meta(c).get("grade") and nbgrader_meta(c).get("solution")]
+    assert manual, f"{lesson_id} has no manually graded answer"
+    for i in manual:
+        answer, prompt = released[i], released[i - 1] if i else None
+        grade_id, points = nbgrader_meta(answer)["grade_id"], nbgrader_meta(answer)["points"]
+        where = f"lessons/{lesson_id}: the cell above the written answer {grade_id!r}"
+        assert prompt is not None and prompt.cell_type == "markdown", f"{where} is not markdown"
+        meta = nbgrader_meta(prompt)
+        assert meta.get("locked") and not meta.get("solution") and not meta.get("grade"), (
+            f"{where} must be a locked, ungraded markdown cell (the prompt), not {meta}")
+        assert re.search(rf"Written (answer|report)\b.*\({points:g} points?\)", prompt.source, re.S), (
+            f"{where} does not ask the question: it must say 'Written answer ({points:g} "
+            f"points)' and the question (seen: {prompt.source[-200:]!r})")
+
+
+@pytest.mark.parametrize("lesson_id", READY)
 def test_autograde_round_trip(lesson_id, notebooks):
     scores = notebooks.graded(lesson_id).scores
     full, top = scores["solution"]
     assert top > 0 and full == top, f"the solution scored {full} of {top} autograded points"
     assert scores["untouched"][0] == 0, f"the untouched release scored {scores['untouched'][0]}"
+
+
+VALIDATE_TIMEOUT = """
+import os, sys
+from jupyter_core.paths import jupyter_config_path
+from nbgrader.apps import NbGrader
+from nbgrader.preprocessors import Execute
+from nbgrader.validator import Validator
+paths = jupyter_config_path()
+paths.insert(0, os.getcwd())
+app = NbGrader()                       # as nbgrader's Validate button loads its configuration
+app.config_file_paths.append(paths)
+app.load_config_file()
+print(Execute(parent=Validator(config=app.config)).timeout)
+"""
+
+
+@pytest.mark.parametrize("where", ["make lab", "hub student"])
+def test_validate_gives_a_cell_the_lessons_budget(where, tmp_path):
+    """nbgrader's default of 30 s per cell interrupts lesson 04's fitting cell under load, and
+    Validate still says "Success!": wherever students validate, a cell gets three times the
+    budget of a whole notebook (the same as grading)."""
+    import os
+    import subprocess
+    import sys
+
+    from course.tooling.bench import BUDGET_SECONDS
+    from course.tooling.lab import ROLES
+
+    folders = {"make lab": ROLES["student"],
+               "hub student": [ROOT / "deploy" / "singleuser" / d for d in ("student", "common")]
+                              + [ROOT / "jupyter"]}[where]
+    cwd = ROOT if where == "make lab" else tmp_path        # the hub's server starts in the home
+    env = {**os.environ, "JUPYTER_CONFIG_PATH": os.pathsep.join(map(str, folders)),
+           "HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", VALIDATE_TIMEOUT], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout.split()[-1]) >= 3 * BUDGET_SECONDS, (
+        f"{where}: Validate gives a cell {proc.stdout.split()[-1]} s; a lesson may take "
+        f"{BUDGET_SECONDS:.0f} s on one core, and several times that under load")
 
 
 def _bound_and_free(source: str) -> tuple[set[str], set[str]]:

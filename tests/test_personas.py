@@ -260,6 +260,30 @@ def test_explanations_are_faithful_up_to_relabelling_and_chance_is_the_base_rate
     assert 0.3 < perfect["chance"] < 0.8 and perfect["majority"] >= perfect["chance"] - 0.05
 
 
+class _Recommender(_Oracle):
+    """The oracle's attention, recommending each user the first k items they did not click."""
+
+    def attention(self, users=None):
+        return self.weights if users is None else self.weights[users]
+
+    def predict(self, users=None, k=10, exclude=None):
+        return np.argsort(exclude, axis=1, kind="stable")[:, :k]
+
+
+def test_recommendation_explanations_are_judged_by_the_category_owner(world):
+    relabel = np.array([2, 0, 1])
+    model = _Recommender(world, relabel)
+    match = P.explanations(model, world)["match"]
+    recs = P.recommendation_explanations(model, world, match, k=5)
+    assert recs["items"].shape == recs["right"].shape == (world.n_users, 5)
+    assert recs["faithfulness"] == 1.0 and 0.3 < recs["chance"] < 0.8
+    user = int(np.flatnonzero(world.n_personas == 3)[0])
+    lines = P.explain_recommendations(model, world, user, recs)
+    assert len(lines) == 5 and all(line.endswith("(right)") for line in lines), lines
+    wrong = dict(recs, named=(recs["named"] + 1) % 3)          # name another persona every time
+    assert all("(wrong: " in line for line in P.explain_recommendations(model, world, user, wrong))
+
+
 # ----------------------------------------------------------------------------- real data
 
 CSV = '''user 1 personas,user 2 personas,Best Generated Conversation

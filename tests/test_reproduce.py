@@ -135,6 +135,16 @@ def test_social_gain_comes_from_influenced_clicks(social_result):
 
 
 @pytest.mark.lesson("05_social")
+def test_social_the_prior_on_tau_makes_spf_win(social_result):
+    s = social_result["start_and_prior"]
+    cold, warm = s["random start"], s["PF start"]
+    assert cold["paper's prior"] < s["pf"] and warm["paper's prior"] < s["pf"], s
+    assert min(cold["chosen on validation"], warm["chosen on validation"]) > s["pf"] + 0.01, s
+    prior = cold["chosen on validation"] - cold["paper's prior"]
+    assert abs(warm["chosen on validation"] - cold["chosen on validation"]) < prior, s
+
+
+@pytest.mark.lesson("05_social")
 def test_social_counter_conditions(social_result):
     none, alike = social_result["no_influence"], social_result["homophily_no_influence"]
     assert abs(none["spf"] - none["pf"]) <= 0.1 * none["pf"], none
@@ -162,6 +172,18 @@ def test_echo_reports_the_documented_keys(echo):
         assert set(echo["vulnerable"][name]) == {"vulnerable", "others"}
     assert {"lambda", "approval", "sycophancy"} <= set(echo["tradeoff"])
     assert "skipped" in echo["real_data"] or {"aggregate", "personalized"} <= set(echo["real_data"])
+    assert set(echo["random_serving"]) == gap_keys
+
+
+@pytest.mark.lesson("06_echo_chambers")
+def test_echo_random_serving_and_the_long_run(echo):
+    at_random, long = echo["random_serving"], echo["long_run"]
+    p = echo["personalized"]
+    assert p["sycophancy"][0] == pytest.approx(at_random["sycophancy"], abs=1e-4), "round 0 serves at random"
+    assert long["rounds"][0] == echo["rounds"] and long["polarization"][0] > at_random["polarization"], long
+    rise = [b - a for a, b in zip(long["polarization"], long["polarization"][1:])]
+    assert rise[0] >= 0.02 and abs(rise[-1]) <= 0.01, f"polarization should level off: {long}"
+    assert long["sycophancy"][-1] > long["sycophancy"][0], f"sycophancy should keep creeping up: {long}"
 
 
 @pytest.mark.lesson("06_echo_chambers")
@@ -211,6 +233,8 @@ def test_personas_gain_for_multi_persona_users_only(personas):
 def test_personas_explanations_beat_chance(personas):
     e = personas["explanation"]
     assert e["faithfulness"] >= e["chance"] + 0.30, f"explanations: {e}"
+    r = personas["recommendation_explanation"]
+    assert e["faithfulness"] > r["faithfulness"] >= r["chance"] + 0.15, f"recommendations: {r}, clicks: {e}"
 
 
 @pytest.mark.lesson("04_personas")

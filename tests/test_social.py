@@ -137,6 +137,23 @@ def test_warm_start_and_look_alike(small):
     assert gap(look.theta) < gap(pf.theta)
 
 
+def test_the_recipe_and_the_paper_start(small):
+    common = dict(random_state=0, fixed_iter=4)
+    pf = spf.fit_spf(small.train, small.network, small.validation, model="pf", n_factors=10,
+                     progress=False, **common)
+    warm = social.fit_method("spf", small.train, small.network, small.validation, start=pf, **common)
+    assert [f.tau_prior for f in warm.tried] == list(social.TAU_PRIORS) and warm in warm.tried
+    cold = social.fit_method("spf", small.train, small.network, small.validation, start=pf,
+                             warm=False, tau_priors=(social.PAPER_TAU_PRIOR,), **common)
+    paper = spf.fit_spf(small.train, small.network, small.validation, model="spf", n_factors=10,
+                        progress=False, **common)      # the paper's prior, from random
+    assert cold.tried == [cold] and cold.tau_prior == social.PAPER_TAU_PRIOR
+    assert cold.validation_ll == paper.validation_ll, "warm=False ignores the start"
+    assert warm.tried[0].validation_ll != paper.validation_ll
+    with pytest.raises(ValueError, match="tau_priors"):
+        social.fit_method("spf", small.train, small.network, small.validation, tau_priors=())
+
+
 @pytest.mark.parametrize("kwargs,match", [
     (dict(model="nope"), "model"), (dict(n_factors=0), "n_factors"),
     (dict(model="spf", pull=1.0), "pull"), (dict(model="pf", pull=-1.0), "pull")])
@@ -299,10 +316,21 @@ def test_cli_fits_spf_on_a_folder(small, tmp_path):
     proc = run_cli("spf", str(tmp_path), "--iterations", "5", "--K", "4", "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out["users"] == 400 and out["iterations"] == 5 and out["K"] == 4
-    assert 0 < out["ncrr"] < 1 and out["seconds_per_iteration"] > 0
+    assert out["users"] == 400 and out["K"] == 4 and 0 < out["ncrr"] < 1
+    # the lesson's recipe: PF, then SPF continued from it with each prior; every fit counted
+    fits = out["fits"]
+    assert [f["model"] for f in fits] == ["pf", "spf", "spf", "spf"], fits
+    assert [f["tau_prior"] for f in fits[1:]] == [list(p) for p in social.TAU_PRIORS]
+    assert all(f["iterations"] == 5 for f in fits) and out["iterations"] == 20
+    assert sum(f["kept"] for f in fits) == 1 and "continued from it" in out["recipe"]
+    assert out["seconds_per_iteration"] == pytest.approx(out["seconds_fit"] / 20, abs=1e-3)
+    assert 0 < out["cpu_seconds_fit"] and out["seconds_fit"] <= out["seconds_total"]
+    paper = json.loads(run_cli("spf", str(tmp_path), "--start", "random", "--tau-prior", "2", "5",
+                               "--iterations", "5", "--json").stdout)
+    assert [(f["model"], f["start"], f["tau_prior"]) for f in paper["fits"]] == [("spf", "random", [2.0, 5.0])]
+    assert paper["iterations"] == 5 and paper["tau_prior"] == [2.0, 5.0]
     pf = json.loads(run_cli("spf", str(tmp_path), "--model", "pf", "--iterations", "5", "--json").stdout)
-    assert pf["model"] == "pf" and "tau_prior" not in pf
+    assert pf["model"] == "pf" and "tau_prior" not in pf and pf["iterations"] == 10
 
 
 def test_cli_bad_folder_is_one_line(tmp_path):
@@ -320,6 +348,11 @@ def test_cli_export_writes_the_lesson_town(tmp_path):
     st = social.social_town(1)
     clicked = np.unique(st.item).size  # an item nobody clicked has no line to be written on
     assert data.describe()["train_clicks"] == st.train.nnz and data.shape == (2000, clicked)
+    proc = run_cli("export", "05_social", "--users", "300", "--out", str(tmp_path / "small"))
+    assert proc.returncode == 0, proc.stderr
+    assert socialdata.read_folder(tmp_path / "small").shape[0] == 300
+    proc = run_cli("export", "05_social", "--users", "0", "--out", str(tmp_path / "none"))
+    assert proc.returncode == 2 and "--users" in proc.stderr
 
 
 def test_filmtrust_on_the_mirror():

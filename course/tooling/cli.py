@@ -58,24 +58,26 @@ def _bench(args) -> int:
     return bench_main(as_json=args.json)
 
 
-#: lessons whose data can be exported: id -> writer(seed, folder)
-EXPORTS = {"05_social": "course.socialdata:export_town"}
+#: lessons whose data can be exported: id -> writer(seed, folder, n_users)
+EXPORTS = {"05_social": "course.social:export_town"}
 
 
 def _export(args) -> int:
     if args.lesson_id not in EXPORTS:
         raise ValueError(f"lesson {args.lesson_id!r} has no data to export; "
                          f"exportable: {', '.join(EXPORTS)}")
-    folder = lessons.load(EXPORTS[args.lesson_id])(seed=args.seed, folder=args.out)
+    folder = lessons.load(EXPORTS[args.lesson_id])(seed=args.seed, folder=args.out,
+                                                   n_users=args.users)
     print(f"wrote {', '.join(sorted(p.name for p in folder.iterdir()))} to {folder}")
     return 0
 
 
 def _spf(args) -> int:
-    from ..socialdata import fit_folder
+    from ..social import fit_folder
 
     result = fit_folder(args.folder, model=args.model, n_factors=args.K,
-                        iterations=args.iterations, seed=args.seed, progress=not args.json)
+                        iterations=args.iterations, warm=args.start == "pf",
+                        tau_prior=args.tau_prior, seed=args.seed, progress=not args.json)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -87,6 +89,13 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
 
 
@@ -107,14 +116,29 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("lesson_id")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--out", required=True, help="the folder to write")
+    e.add_argument("--users", type=_positive, default=2000,
+                   help="users in the town (default 2000, the lesson's; the same catalog, clicks "
+                        "and friends per user at any size)")
     e.set_defaults(func=_export)
     f = sub.add_parser("spf", help="fit SPF (or PF, social-only) on a folder in the SPF authors' "
-                                   "layout; print NCRR on test.tsv and seconds per iteration")
+                                   "layout; print NCRR on test.tsv, every fit run and the time "
+                                   "of the whole fit",
+                       description="By default the lesson's recipe: PF from a random start, then "
+                                   "SPF continued from it with each tau prior of "
+                                   "course.social.TAU_PRIORS, the best validation log-likelihood "
+                                   "kept (four fits). --start random --tau-prior 2 5 fits the "
+                                   "paper's SPF once, from a random start.")
     f.add_argument("folder")
     f.add_argument("--K", type=_positive, default=10, help="number of factors (default 10)")
     f.add_argument("--iterations", type=_positive, default=None,
-                   help="run exactly N iterations per fit (default: until the validation "
-                        "log-likelihood converges)")
+                   help="run exactly N iterations in every fit of the recipe (default: each "
+                        "until the validation log-likelihood converges)")
+    f.add_argument("--start", choices=("pf", "random"), default="pf",
+                   help="pf (default): continue from a PF fit, the lesson's recipe; random: "
+                        "every fit from a random start")
+    f.add_argument("--tau-prior", nargs=2, type=_positive_float, metavar=("SHAPE", "RATE"),
+                   default=None, help="fix SPF's Gamma prior on tau (default: chosen on "
+                                      "validation from the lesson's three)")
     f.add_argument("--model", choices=("spf", "pf", "social_only"), default="spf")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--json", action="store_true")
