@@ -9,8 +9,9 @@ opens each lesson and:
    exercise's test cell, with nothing broken before it; the student then carries on below
    each failing test cell, and only test cells may fail;
 2. finds every widget rendered, moves each slider (or dropdown) and sees the figure change;
-3. presses nbgrader's *Validate*: the untouched lesson fails exactly its graded cells, the
-   solution notebook copied in beside it passes;
+3. presses nbgrader's *Validate*: the untouched lesson fails exactly its graded cells; for the
+   lesson with the longest cell (04) the solution notebook copied in beside it passes (that
+   every solution passes its tests under nbgrader is ``test_notebooks``' round trip);
 4. leaves screenshots in test-artifacts/browser/.
 
 The server runs as on a first run without internet (no dataset mirror, empty caches, downloads
@@ -50,6 +51,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 RUN_TIMEOUT_S = 600        # one lesson's cells in the browser
 VALIDATE_TIMEOUT_S = 600   # nbgrader runs the whole notebook again
+# Validate passes the solution of the lesson with the longest cell (04's fitting cell outlasted
+# nbgrader's default 30 s and Validate still said Success); that every solution passes its
+# tests under nbgrader is test_notebooks.test_autograde_round_trip's, without a browser
+SOLUTION_VALIDATED = "04_personas"
 VIEWPORT = {"width": 1400, "height": 1000}
 
 
@@ -93,14 +98,15 @@ class Lab:
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory) -> Lab:
-    """JupyterLab as `make lab` starts it, on a scratch copy of lessons/ plus solutions."""
+    """JupyterLab as `make lab` starts it, on a scratch copy of lessons/ plus one solution."""
     root = tmp_path_factory.mktemp("browser-course")
     for lesson_id in READY:
         if not lessons.lesson_path(lesson_id).exists():
             continue        # its test fails and says so
         shutil.copytree(ROOT / "lessons" / lesson_id, root / lesson_id,
                         ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
-        shutil.copy(lessons.solution_path(lesson_id), root / lesson_id / solution_name(lesson_id))
+    shutil.copy(lessons.solution_path(SOLUTION_VALIDATED),
+                root / SOLUTION_VALIDATED / solution_name(SOLUTION_VALIDATED))
     port = str(course.tooling.lab.free_port())
     # JupyterLab keeps workspaces (open tabs) in ~/.jupyter: keep the test's out of there
     # Binder terms: one thread for NumPy/BLAS/torch in every kernel (also keeps a shared CI
@@ -460,6 +466,9 @@ def test_lesson_in_the_browser(lesson_id, lab, browser):
         page.close()
         lab.shutdown_kernels()
 
+    if lesson_id != SOLUTION_VALIDATED:
+        print(f"\n{lesson_id} in the browser, seconds per step: {times}")
+        return
     # Validate the solution notebook copied in: it passes
     page = open_notebook(browser, lab, f"{lesson_id}/{solution_name(lesson_id)}")
     try:
