@@ -1753,6 +1753,37 @@ def make_guard(validation):
     return lambda evidence: np.full(len(evidence), w)
 """
 
+#: issue 21: a guard that looked for the unseen worlds' outcomes in the kernel's memory (through
+#: ``gc``, or up the stack to the hidden test's ``requests``) earned full marks and topped the
+#: leaderboard while test cells ran in the kernel; the judge keeps them out of it, so this guard
+#: finds nothing and falls back to a fixed hedge, which fails
+HUNTS_OUTCOMES = """
+def make_guard(validation):
+    import gc
+    import sys
+
+    def outcomes(evidence):
+        stack, frame = [], sys._getframe(1)
+        while frame is not None:
+            stack.append(frame.f_locals.get("requests"))
+            frame = frame.f_back
+        for found in stack + gc.get_objects():
+            try:
+                seen = found.evidence.identity
+                if np.shape(seen) == np.shape(evidence.identity) and np.array_equal(seen, evidence.identity):
+                    return np.asarray(found.y)
+            except Exception:
+                continue
+        return None
+
+    def guard(evidence):
+        y = outcomes(evidence)
+        if y is None:
+            return 0.9   # nothing found: a fixed hedge
+        return np.where((np.asarray(evidence.p_profile) > 0.5) == (y == 1), 1.0, 0.0)
+    return guard
+"""
+
 L07 = {
     "alias": {
         LOSS: cell("""
@@ -1931,10 +1962,7 @@ L07 = {
         WEIGHT: cell(_WEIGHT.replace("MIX", _MIX).replace("EPS", "1e-15")),   # clipped tighter than the text
         BINS: cell(_MASKS.replace("FIRST", "score < edges[0]")   # a score on the last edge in no bin
                    .replace("LAST", "score > edges[-1]")),
-        GUARD: cell("""
-            def make_guard(validation):   # a fixed hedge, learned from nothing
-                return lambda evidence: 0.9
-            """),
+        GUARD: cell(HUNTS_OUTCOMES),
     },
     "edges-and-mixture": {
         WEIGHT: cell(_WEIGHT.replace("MIX", "grid[:, None] * pp[None] + (1 - grid[:, None]) * p0[None]")
